@@ -1,0 +1,65 @@
+"""Environments are the stack files present: ``projects/<layer>/Pulumi.<env>.yaml``.
+
+An environment is deployable when every layer has a stack file for it. The promotion order
+is declared here once; environments added later (``invoke new-env``) follow it
+alphabetically.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from shared.errors import StackEnvironmentError
+from shared.layers import LAYERS, Layer
+from shared.naming import ENVIRONMENT_NAME_PATTERN, ENVIRONMENT_NAME_RULE
+
+PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+
+
+def stack_file(layer: Layer, environment: str) -> Path:
+    return layer.directory / f"Pulumi.{environment}.yaml"
+
+
+def _promotion_key(environment: str) -> tuple[int, str]:
+    if environment in PROMOTION_ORDER:
+        return (PROMOTION_ORDER.index(environment), environment)
+    return (len(PROMOTION_ORDER), environment)
+
+
+def environments(layers: tuple[Layer, ...] = LAYERS) -> list[str]:
+    """Every environment that has a stack file in at least one layer, in promotion order."""
+    found = {
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for layer in layers
+        for path in layer.directory.glob("Pulumi.*.yaml")
+    }
+    return sorted(found, key=_promotion_key)
+
+
+def validate_environment_name(name: str) -> str:
+    if not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
+        raise StackEnvironmentError(
+            f"environment name {name!r} is not allowed: use {ENVIRONMENT_NAME_RULE} "
+            "(it becomes the prefix of bucket, table and function names)"
+        )
+    return name
+
+
+def require_environment(environment: str, layers: tuple[Layer, ...] = LAYERS) -> str:
+    """Fail unless every given layer has a stack file for ``environment``."""
+    known = environments()
+    if environment not in known:
+        listed = ", ".join(known) or "none"
+        raise StackEnvironmentError(
+            f"unknown environment {environment!r}; environments with stack files: {listed}"
+        )
+    missing = [layer for layer in layers if not stack_file(layer, environment).is_file()]
+    if missing:
+        names = ", ".join(
+            f"{layer.name} (projects/{layer.name}/{stack_file(layer, environment).name})"
+            for layer in missing
+        )
+        raise StackEnvironmentError(
+            f"environment {environment!r} has no stack file in layer(s): {names}"
+        )
+    return environment
