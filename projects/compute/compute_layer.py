@@ -1,0 +1,169 @@
+"""The compute layer: log group, validator Lambda, S3 trigger and the failed-event alarm."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import pulumi
+import pulumi_aws as aws
+from pydantic import Field, StringConstraints
+
+from shared import naming
+from shared.errors import SettingsError
+from shared.settings import StackSettings, read_settings
+from shared.stack import StackContext, UpstreamStack
+
+HANDLER_SOURCE = Path(__file__).with_name("validator.py")
+HANDLER_MODULE = HANDLER_SOURCE.stem
+RUNTIME = "python3.13"
+
+# The values CloudWatch Logs accepts for retentionInDays.
+LogRetentionDays = Literal[
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
+    2922, 3288, 3653,
+]  # fmt: skip
+
+
+class ComputeSettings(StackSettings):
+    """``rawdata-compute:*`` keys."""
+
+    memory_size: int = Field(ge=128, le=10240)
+    log_retention_days: LogRetentionDays
+    timeout_seconds: int = Field(60, ge=1, le=900)
+    max_object_bytes: int = Field(1024**3, ge=1)
+    max_json_document_bytes: int = Field(16 * 1024**2, ge=1)
+    # Lambda's own bounds for asynchronous invocations.
+    max_retry_attempts: int = Field(2, ge=0, le=2)
+    max_event_age_seconds: int = Field(6 * 60 * 60, ge=60, le=6 * 60 * 60)
+    alarm_actions: list[
+        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:")]
+    ] = Field(default_factory=list)
+
+
+def inline_package() -> pulumi.AssetArchive:
+    """The deployment package, built in memory from the handler's source text."""
+    return pulumi.AssetArchive(
+        {HANDLER_SOURCE.name: pulumi.StringAsset(HANDLER_SOURCE.read_text())}
+    )
+
+
+def tracing_mode(context: StackContext, iam: UpstreamStack) -> pulumi.Output[str]:
+    """Active or PassThrough, refusing to deploy when the role was not granted X-Ray writes."""
+    wanted = context.tracing
+
+    def agreed_mode(granted: object) -> str:
+        if granted is not wanted:
+            raise SettingsError(
+                f"pipeline:tracing is {str(wanted).lower()} in the compute stack file but "
+                f"{str(granted).lower()} in {iam.stack_name}: set it the same in both stack "
+                "files (tracing needs the role's X-Ray permission), then deploy iam first"
+            )
+        return "Active" if wanted else "PassThrough"
+
+    return iam.require("tracing").apply(agreed_mode)
+
+
+class ComputeLayer(pulumi.ComponentResource):
+    def __init__(self, context: StackContext, settings: ComputeSettings) -> None:
+        super().__init__("rawdata:layers:Compute", "compute", None)
+        child = pulumi.ResourceOptions(parent=self)
+        storage = context.upstream("storage", parent=self)
+        iam = context.upstream("iam", parent=self)
+        identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
+        tags = context.tags
+        function_name = context.name(naming.FUNCTION)
+        self.table_name = storage.require("table_name")
+        self.bucket_name = storage.require("bucket_name")
+
+        self.log_group = aws.cloudwatch.LogGroup(
+            "validator-log-group",
+            name=naming.log_group_name(function_name),
+            retention_in_days=settings.log_retention_days,
+            tags=tags,
+            opts=child,
+        )
+        self.function = aws.lambda_.Function(
+            "validator-function",
+            name=function_name,
+            description=f"Validates raw data uploaded to the {context.environment} bucket",
+            role=iam.require("role_arn"),
+            runtime=RUNTIME,
+            handler=f"{HANDLER_MODULE}.handler",
+            code=inline_package(),
+            memory_size=settings.memory_size,
+            timeout=settings.timeout_seconds,
+            tracing_config={"mode": tracing_mode(context, iam)},
+            logging_config={"log_format": "JSON", "log_group": self.log_group.name},
+            environment={
+                "variables": {
+                    "METADATA_TABLE_NAME": self.table_name,
+                    "ENVIRONMENT": context.environment,
+                    "MAX_OBJECT_BYTES": str(settings.max_object_bytes),
+                    "MAX_JSON_DOCUMENT_BYTES": str(settings.max_json_document_bytes),
+                }
+            },
+            tags=tags,
+            # Created first, so Lambda never auto-creates the group without retention.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[self.log_group]),
+        )
+        aws.lambda_.FunctionEventInvokeConfig(
+            "validator-async-config",
+            function_name=self.function.name,
+            maximum_retry_attempts=settings.max_retry_attempts,
+            maximum_event_age_in_seconds=settings.max_event_age_seconds,
+            destination_config={
+                "on_failure": {"destination": storage.require("dead_letter_queue_arn")}
+            },
+            opts=child,
+        )
+        invoke_permission = aws.lambda_.Permission(
+            "allow-rawdata-bucket-invoke",
+            action="lambda:InvokeFunction",
+            function=self.function.name,
+            principal="s3.amazonaws.com",
+            source_arn=storage.require("bucket_arn"),
+            source_account=identity.account_id,
+            opts=child,
+        )
+        aws.s3.BucketNotification(
+            "rawdata-bucket-notification",
+            bucket=self.bucket_name,
+            lambda_functions=[
+                {"lambda_function_arn": self.function.arn, "events": ["s3:ObjectCreated:*"]}
+            ],
+            # S3 checks it may invoke the function when the notification is saved.
+            opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_permission]),
+        )
+        aws.cloudwatch.MetricAlarm(
+            "validator-dlq-alarm",
+            name=context.name(naming.FAILURE_ALARM),
+            alarm_description=(
+                f"Events the {context.environment} validator failed to process are waiting "
+                "in its dead-letter queue (see README: replaying failed events)"
+            ),
+            namespace="AWS/SQS",
+            metric_name="ApproximateNumberOfMessagesVisible",
+            dimensions={"QueueName": storage.require("dead_letter_queue_name")},
+            statistic="Maximum",
+            period=300,
+            evaluation_periods=1,
+            threshold=0,
+            comparison_operator="GreaterThanThreshold",
+            treat_missing_data="notBreaching",
+            alarm_actions=settings.alarm_actions,
+            ok_actions=settings.alarm_actions,
+            tags=tags,
+            opts=child,
+        )
+        self.register_outputs({"function_arn": self.function.arn})
+
+
+def define_stack(context: StackContext) -> ComputeLayer:
+    layer = ComputeLayer(context, read_settings(ComputeSettings, context.layer.project))
+    context.export("function_arn", layer.function.arn)
+    context.export("function_name", layer.function.name)
+    context.export("log_group_name", layer.log_group.name)
+    context.export("bucket_name", layer.bucket_name)
+    context.export("table_name", layer.table_name)
+    return layer

@@ -1,0 +1,348 @@
+"""Render a layer's Pulumi program offline: real stack files, Pulumi's own mocks, no cloud.
+
+``render_stack`` runs ``projects/<layer>/__main__.py`` exactly as the Pulumi CLI would (the
+project folder is the program), but against ``pulumi.runtime.set_mocks``: the mock computes
+the attributes AWS would (ARNs, URLs, ids) so that values flow between resources as in a
+real deployment, and records every registration with its inputs, parent, dependencies and
+``protect`` flag. ``render_environment`` chains the layers in deploy order, feeding each
+layer's exports to the StackReferences of the layers after it.
+
+The unit tests, ``invoke render`` and ``invoke check`` all use this one harness.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import runpy
+import sys
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pulumi
+import yaml
+from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import rpc
+from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
+from pulumi.runtime.stack import run_pulumi_func
+from pulumi.runtime.sync_await import _sync_await
+
+from shared.environments import stack_file
+from shared.errors import SettingsError
+from shared.layers import Layer, deploy_order, get_layer
+from shared.stack import SELF_MANAGED_BACKEND_ORG
+
+MOCK_ACCOUNT_ID = "123456789012"
+MOCK_PARTITION = "aws"
+STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+
+
+# --------------------------------------------------------------------------- stack files
+def _config_value(value: Any) -> str:
+    """Stack-file values as the Pulumi CLI hands them to a program: strings, JSON for objects."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (list, dict)):
+        return json.dumps(value)
+    return str(value)
+
+
+def read_stack_config(
+    layer: Layer, environment: str, projects_dir: Path | None = None
+) -> dict[str, str]:
+    """The ``config:`` block of ``Pulumi.<environment>.yaml``, keys fully namespaced."""
+    path = _stack_path(layer, environment, projects_dir)
+    if not path.is_file():
+        raise SettingsError(f"layer {layer.name!r} has no stack file for {environment!r}: {path}")
+    document = yaml.safe_load(path.read_text()) or {}
+    raw = document.get("config") or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: 'config' must be a mapping of keys to values, got {raw!r}")
+    config: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and "secure" in value:
+            raise SettingsError(
+                f"{path}: {key} is a secret; the offline renderer cannot decrypt it. "
+                "Keep secrets out of the settings this repository validates offline."
+            )
+        full_key = key if ":" in key else f"{layer.project}:{key}"
+        config[full_key] = _config_value(value)
+    return config
+
+
+def _stack_path(layer: Layer, environment: str, projects_dir: Path | None) -> Path:
+    if projects_dir is None:
+        return stack_file(layer, environment)
+    return projects_dir / layer.name / f"Pulumi.{environment}.yaml"
+
+
+# --------------------------------------------------------------------------- mocks
+def _computed_state(
+    type_token: str, name: str, inputs: dict[str, Any], region: str
+) -> tuple[str, dict[str, Any]]:
+    """The id and the output attributes AWS would give a new resource of this type."""
+    account = MOCK_ACCOUNT_ID
+    arn = f"arn:{MOCK_PARTITION}"
+    state = dict(inputs)
+    if type_token == "aws:s3/bucket:Bucket":
+        bucket = inputs.get("bucket", name)
+        state.update(
+            bucket=bucket, arn=f"{arn}:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com"
+        )
+        return bucket, state
+    physical = inputs.get("name", name)
+    if type_token == "aws:dynamodb/table:Table":
+        state.update(name=physical, arn=f"{arn}:dynamodb:{region}:{account}:table/{physical}")
+        return physical, state
+    if type_token == "aws:sqs/queue:Queue":
+        url = f"https://sqs.{region}.amazonaws.com/{account}/{physical}"
+        state.update(name=physical, arn=f"{arn}:sqs:{region}:{account}:{physical}", url=url)
+        return url, state
+    if type_token == "aws:iam/role:Role":
+        state.update(
+            name=physical,
+            arn=f"{arn}:iam::{account}:role/{physical}",
+            uniqueId=f"AROA{physical.upper()}",
+        )
+        return physical, state
+    if type_token == "aws:iam/policy:Policy":
+        policy_arn = f"{arn}:iam::{account}:policy/{physical}"
+        state.update(name=physical, arn=policy_arn)
+        return policy_arn, state
+    if type_token == "aws:cloudwatch/logGroup:LogGroup":
+        state.update(name=physical, arn=f"{arn}:logs:{region}:{account}:log-group:{physical}")
+        return physical, state
+    if type_token == "aws:lambda/function:Function":
+        function_arn = f"{arn}:lambda:{region}:{account}:function:{physical}"
+        state.update(
+            name=physical,
+            arn=function_arn,
+            qualifiedArn=f"{function_arn}:$LATEST",
+            invokeArn=f"{arn}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
+            version="$LATEST",
+        )
+        return physical, state
+    if type_token == "aws:cloudwatch/metricAlarm:MetricAlarm":
+        state.update(name=physical, arn=f"{arn}:cloudwatch:{region}:{account}:alarm:{physical}")
+        return physical, state
+    return f"{name}-id", state
+
+
+class PipelineMocks(pulumi.runtime.Mocks):
+    """Pulumi mocks that answer like AWS, and StackReferences from upstream exports."""
+
+    def __init__(self, region: str, upstream_exports: Mapping[str, Mapping[str, Any]]) -> None:
+        self.region = region
+        self.upstream_exports = upstream_exports
+
+    def new_resource(
+        self, args: pulumi.runtime.MockResourceArgs
+    ) -> tuple[str | None, dict[str, Any]]:
+        if args.typ == STACK_REFERENCE_TYPE:
+            stack_name = args.inputs["name"]
+            outputs = dict(self.upstream_exports.get(stack_name, {}))
+            return stack_name, {"name": stack_name, "outputs": outputs, "secretOutputNames": []}
+        return _computed_state(args.typ, args.name, args.inputs, self.region)
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {
+                "accountId": MOCK_ACCOUNT_ID,
+                "arn": f"arn:{MOCK_PARTITION}:iam::{MOCK_ACCOUNT_ID}:user/offline-render",
+                "userId": "AIDAOFFLINERENDER",
+                "id": MOCK_ACCOUNT_ID,
+            }
+        if args.token == "aws:index/getPartition:getPartition":
+            return {"partition": MOCK_PARTITION, "dnsSuffix": "amazonaws.com", "id": MOCK_PARTITION}
+        if args.token == "aws:index/getRegion:getRegion":
+            return {"region": self.region, "name": self.region, "id": self.region}
+        raise NotImplementedError(
+            f"the offline renderer has no mock for the data source {args.token}; add one to "
+            "shared/harness.py PipelineMocks.call"
+        )
+
+
+# --------------------------------------------------------------------------- recording
+@dataclass(frozen=True)
+class RenderedResource:
+    urn: str
+    type: str
+    name: str
+    custom: bool
+    inputs: dict[str, Any]
+    parent: str | None
+    dependencies: tuple[str, ...]
+    protect: bool
+
+    def __getitem__(self, key: str) -> Any:
+        return self.inputs[key]
+
+
+def _plain(value: Any) -> Any:
+    """Inputs as JSON-able data; assets become their size and digest, not their text."""
+    if isinstance(value, pulumi.StringAsset):
+        text = value.text
+        return {
+            "stringAsset": {
+                "bytes": len(text.encode()),
+                "sha256": hashlib.sha256(text.encode()).hexdigest(),
+            }
+        }
+    if isinstance(value, pulumi.AssetArchive):
+        return {
+            "assetArchive": {name: _plain(asset) for name, asset in sorted(value.assets.items())}
+        }
+    if isinstance(value, pulumi.Asset | pulumi.Archive):
+        return {type(value).__name__: repr(value)}
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # the wire protocol carries every number as a double
+    if isinstance(value, Mapping):
+        return {str(key): _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    return value
+
+
+class RecordingMonitor(pulumi_mocks.MockMonitor):
+    """The mock monitor, also keeping what the engine would see: parent, dependencies, protect."""
+
+    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+        super().__init__(mocks)
+        self.registrations: list[RenderedResource] = []
+
+    def RegisterResource(self, request: Any) -> Any:
+        response = super().RegisterResource(request)
+        if request.type != "pulumi:pulumi:Stack":
+            self._record(
+                response.urn, request, request.object, bool(request.custom), bool(request.protect)
+            )
+        return response
+
+    def ReadResource(self, request: Any) -> Any:
+        """StackReferences are reads: record which stack is read, not its outputs."""
+        response = super().ReadResource(request)
+        self._record(response.urn, request, request.properties, custom=True, protect=False)
+        return response
+
+    def _record(self, urn: str, request: Any, properties: Any, custom: bool, protect: bool) -> None:
+        inputs = rpc.deserialize_properties(properties)
+        if request.type == STACK_REFERENCE_TYPE:
+            inputs = {"name": inputs["name"]}
+        self.registrations.append(
+            RenderedResource(
+                urn=urn,
+                type=request.type,
+                name=request.name,
+                custom=custom,
+                inputs=_plain(inputs),
+                parent=request.parent or None,
+                dependencies=tuple(sorted(set(request.dependencies))),
+                protect=protect,
+            )
+        )
+
+
+@dataclass
+class RenderedStack:
+    layer: str
+    environment: str
+    project: str
+    resources: list[RenderedResource]
+    exports: dict[str, Any]
+    config: dict[str, str] = field(default_factory=dict)
+
+    def __iter__(self) -> Iterator[RenderedResource]:
+        return iter(self.resources)
+
+    def of_type(self, type_token: str) -> list[RenderedResource]:
+        return [resource for resource in self.resources if resource.type == type_token]
+
+    def one(self, type_token: str) -> RenderedResource:
+        found = self.of_type(type_token)
+        if len(found) != 1:
+            raise LookupError(
+                f"{self.layer}/{self.environment}: expected one {type_token}, found {len(found)}"
+            )
+        return found[0]
+
+    def by_urn(self, urn: str) -> RenderedResource:
+        for resource in self.resources:
+            if resource.urn == urn:
+                return resource
+        raise LookupError(f"{self.layer}/{self.environment}: no resource with urn {urn}")
+
+
+# --------------------------------------------------------------------------- rendering
+def _forget_layer_modules(directory: Path) -> None:
+    """Drop modules imported from a project folder, so each render runs that folder's code."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and Path(file).parent == directory:
+            del sys.modules[name]
+
+
+def render_stack(
+    layer_name: str,
+    environment: str,
+    *,
+    upstream_exports: Mapping[str, Mapping[str, Any]] | None = None,
+    config: Mapping[str, str] | None = None,
+    projects_dir: Path | None = None,
+) -> RenderedStack:
+    """Run one layer's program for one environment under mocks and return what it declared.
+
+    ``upstream_exports`` maps fully qualified stack names (``org/project/stack``) to their
+    outputs; ``config`` replaces the stack file (tests use it to feed bad settings).
+    """
+    layer = get_layer(layer_name)
+    directory = (projects_dir / layer.name) if projects_dir else layer.directory
+    stack_config = (
+        dict(config) if config is not None else read_stack_config(layer, environment, projects_dir)
+    )
+    mocks = PipelineMocks(stack_config.get("aws:region", "us-east-1"), upstream_exports or {})
+    monitor = RecordingMonitor(mocks)
+
+    ROOT.set(None)
+    pulumi.runtime.set_all_config(stack_config, [])
+    pulumi.runtime.set_mocks(
+        mocks, project=layer.project, stack=environment, preview=False, monitor=monitor
+    )
+    SETTINGS.outputs.clear()
+    _forget_layer_modules(directory)
+    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(directory), run_name="__main__")))
+
+    root = get_root_resource()
+    exports = {
+        key: _plain(_sync_await(pulumi.Output.from_input(value).future()))
+        for key, value in sorted(getattr(root, "outputs", {}).items())
+    }
+    return RenderedStack(
+        layer=layer.name,
+        environment=environment,
+        project=layer.project,
+        resources=monitor.registrations,
+        exports=exports,
+        config=stack_config,
+    )
+
+
+def stack_name(org: str, layer: Layer, environment: str) -> str:
+    return f"{org}/{layer.project}/{environment}"
+
+
+def render_environment(
+    environment: str, *, projects_dir: Path | None = None
+) -> dict[str, RenderedStack]:
+    """Every layer of one environment, in deploy order, each fed its upstream layers' exports."""
+    rendered: dict[str, RenderedStack] = {}
+    exports_by_stack: dict[str, dict[str, Any]] = {}
+    for layer in deploy_order():
+        stack = render_stack(
+            layer.name, environment, upstream_exports=exports_by_stack, projects_dir=projects_dir
+        )
+        org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
+        exports_by_stack[stack_name(org, layer, environment)] = stack.exports
+        rendered[layer.name] = stack
+    return rendered

@@ -1,0 +1,94 @@
+"""Typed, validated stack settings, read once from Pulumi config.
+
+Each layer declares a pydantic model of its knobs; ``read_settings`` reads every key of the
+layer's config namespace from the stack file, validates it, and turns any problem into one
+``SettingsError`` that names each bad key, its value and what is allowed. Unknown keys are
+errors too, so a typo in a stack file never silently falls back to a default.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from pulumi.runtime.config import CONFIG, get_config_env
+from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic.alias_generators import to_camel
+
+from shared.errors import SettingsError
+
+ModelT = TypeVar("ModelT", bound="StackSettings")
+
+
+class StackSettings(BaseModel):
+    """Base of every settings model: camelCase config keys, no unknown keys, immutable."""
+
+    model_config = ConfigDict(
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+    )
+
+
+def config_namespace(namespace: str) -> dict[str, str]:
+    """Every ``namespace:key`` value the program was given, keyed by ``key``.
+
+    The Pulumi CLI passes config through the ``PULUMI_CONFIG`` environment variable; the mock
+    harness sets it in-process. Both are read, the in-process values winning.
+    """
+    merged = {**get_config_env(), **CONFIG.get()}
+    prefix = f"{namespace}:"
+    return {
+        key.removeprefix(prefix): value for key, value in merged.items() if key.startswith(prefix)
+    }
+
+
+def _decode(model: type[BaseModel], raw: dict[str, str]) -> dict[str, Any]:
+    """Config values arrive as strings; numbers, booleans, lists and maps arrive JSON-encoded.
+
+    Text settings keep the string as written; every other setting is JSON-decoded when it
+    parses, and otherwise handed to validation as the string, which then names it.
+    """
+    text_keys = {
+        field.alias or name
+        for name, field in model.model_fields.items()
+        if field.annotation in (str, str | None)
+    }
+    decoded: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key in text_keys or not isinstance(value, str):
+            decoded[key] = value
+            continue
+        try:
+            decoded[key] = json.loads(value)
+        except json.JSONDecodeError:
+            decoded[key] = value
+    return decoded
+
+
+def describe_errors(error: ValidationError, namespace: str, model: type[BaseModel]) -> str:
+    allowed_keys = ", ".join(
+        f"{namespace}:{field.alias or name}" for name, field in model.model_fields.items()
+    )
+    lines = []
+    for problem in error.errors():
+        location = ".".join(str(part) for part in problem["loc"])
+        key = f"{namespace}:{location}" if location else namespace
+        if problem["type"] == "extra_forbidden":
+            lines.append(f"{key} is not a known setting; allowed keys: {allowed_keys}")
+        elif problem["type"] == "missing":
+            lines.append(f"{key} is required but not set in the stack file")
+        elif location:
+            lines.append(f"{key} = {problem['input']!r} is not allowed: {problem['msg']}")
+        else:
+            lines.append(f"{namespace}: {problem['msg'].removeprefix('Value error, ')}")
+    return "\n".join(lines)
+
+
+def read_settings(model: type[ModelT], namespace: str) -> ModelT:
+    raw = config_namespace(namespace)
+    try:
+        return model.model_validate(_decode(model, raw))
+    except ValidationError as error:
+        raise SettingsError(
+            f"invalid stack configuration in namespace {namespace!r}:\n"
+            + describe_errors(error, namespace, model)
+        ) from None
