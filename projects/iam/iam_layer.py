@@ -9,12 +9,9 @@ import pulumi
 import pulumi_aws as aws
 
 from shared import naming
+from shared.policy import XRAY_WRITE_ACTIONS
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext
-
-# AWS defines these X-Ray actions without resource-level permissions: "*" is the only
-# resource they accept, so they are the one place a wildcard resource appears.
-XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 
 
 class IamSettings(StackSettings):

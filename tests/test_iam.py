@@ -1,0 +1,172 @@
+"""IAM layer: a role only Lambda can assume, and a policy that reaches only its own environment."""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import pytest
+from parliament import analyze_policy_string
+
+from shared.errors import SettingsError
+from shared.harness import RenderedStack, read_stack_config, render_stack
+from shared.layers import get_layer
+from tests.conftest import ENVIRONMENTS
+from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
+
+ROLE = "aws:iam/role:Role"
+POLICY = "aws:iam/policy:Policy"
+
+
+def policy_document(iam: RenderedStack) -> dict:
+    return json.loads(iam.one(POLICY)["policy"])
+
+
+def statements_by_sid(iam: RenderedStack) -> dict[str, dict]:
+    return {statement["Sid"]: statement for statement in policy_document(iam)["Statement"]}
+
+
+def test_role_is_named_and_trusted_only_by_lambda_in_this_account(
+    iam: RenderedStack, env: str
+) -> None:
+    role = iam.one(ROLE)
+    assert role["name"] == f"{env}-validator-role"
+    assert json.loads(role["assumeRolePolicy"]) == {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": "lambda.amazonaws.com"},
+                "Action": "sts:AssumeRole",
+                "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT_ID}},
+            }
+        ],
+    }
+
+
+def test_policy_is_named_and_attached_to_the_role(iam: RenderedStack, env: str) -> None:
+    policy = iam.one(POLICY)
+    attachment = iam.one("aws:iam/rolePolicyAttachment:RolePolicyAttachment")
+    assert policy["name"] == f"{env}-validator-policy"
+    assert attachment["role"] == f"{env}-validator-role"
+    assert attachment["policyArn"] == f"arn:aws:iam::{ACCOUNT_ID}:policy/{env}-validator-policy"
+
+
+def test_policy_grants_exactly_what_the_validator_calls(iam: RenderedStack, env: str) -> None:
+    log_group = f"arn:aws:logs:{REGION}:{ACCOUNT_ID}:log-group:/aws/lambda/{env}-validator-function"
+    expected = {
+        "ReadRawObjects": (
+            ["s3:GetObject", "s3:GetObjectVersion"],
+            f"arn:aws:s3:::{env}-rawdata-bucket/*",
+        ),
+        "RecordMetadata": (
+            ["dynamodb:PutItem"],
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{env}-metadata-table",
+        ),
+        "KeepFailedEvents": (
+            ["sqs:SendMessage"],
+            f"arn:aws:sqs:{REGION}:{ACCOUNT_ID}:{env}-validator-dlq",
+        ),
+        "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),
+    }
+    if EXPECTED[env]["tracing"] == "Active":
+        expected["WriteTraces"] = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
+    actual = {
+        sid: (statement["Action"], statement["Resource"])
+        for sid, statement in statements_by_sid(iam).items()
+        if statement["Effect"] == "Allow"
+    }
+    assert actual == expected
+
+
+def test_no_log_group_creation_rights(iam: RenderedStack) -> None:
+    actions = {
+        action for statement in policy_document(iam)["Statement"] for action in statement["Action"]
+    }
+    assert "logs:CreateLogGroup" not in actions
+
+
+def test_no_wildcard_actions_and_star_resource_only_for_xray(iam: RenderedStack) -> None:
+    for statement in policy_document(iam)["Statement"]:
+        assert all("*" not in action for action in statement["Action"]), statement
+        if statement["Resource"] == "*":
+            assert all(action.startswith("xray:") for action in statement["Action"]), statement
+
+
+@pytest.mark.parametrize(("own", "other"), list(itertools.permutations(ENVIRONMENTS, 2)))
+def test_a_role_never_reaches_another_environment(
+    rendered: dict[str, dict[str, RenderedStack]], own: str, other: str
+) -> None:
+    document = rendered[own]["iam"].one(POLICY)["policy"]
+    other_arns = [
+        value for key, value in rendered[other]["storage"].exports.items() if key.endswith("_arn")
+    ] + [f"log-group:/aws/lambda/{other}-validator-function"]
+    assert other_arns, "the other environment exports ARNs to compare against"
+    for arn in other_arns:
+        assert arn not in document
+    resources = [statement["Resource"] for statement in json.loads(document)["Statement"]]
+    assert all(resource == "*" or f"{own}-" in resource for resource in resources)
+
+
+def test_a_real_iam_linter_finds_nothing(iam: RenderedStack) -> None:
+    # parliament lints identity policies; the trust policy is asserted whole above.
+    document = iam.one(POLICY)["policy"]
+    findings = analyze_policy_string(document, include_community_auditors=True).findings
+    assert [(finding.issue, finding.detail) for finding in findings] == []
+
+
+def test_storage_is_read_through_a_fully_qualified_stack_reference(
+    iam: RenderedStack, env: str
+) -> None:
+    [reference] = iam.of_type("pulumi:pulumi:StackReference")
+    assert reference["name"] == f"organization/rawdata-storage/{env}"
+
+
+def test_exports(iam: RenderedStack, env: str) -> None:
+    assert iam.exports == {
+        f"{env}_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{env}-validator-role",
+        f"{env}_role_name": f"{env}-validator-role",
+        f"{env}_policy_arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{env}-validator-policy",
+        f"{env}_tracing": EXPECTED[env]["tracing"] == "Active",
+    }
+
+
+def iam_config(**overrides: str | None) -> dict[str, str]:
+    config = read_stack_config(get_layer("iam"), "dev")
+    for key, value in overrides.items():
+        if value is None:
+            config.pop(key, None)
+        else:
+            config[key] = value
+    return config
+
+
+def test_org_from_config_names_the_upstream_stack(
+    rendered: dict[str, dict[str, RenderedStack]],
+) -> None:
+    upstream = {"acme/rawdata-storage/dev": rendered["dev"]["storage"].exports}
+    stack = render_stack(
+        "iam", "dev", config=iam_config(**{"pipeline:org": "acme"}), upstream_exports=upstream
+    )
+    assert [ref["name"] for ref in stack.of_type("pulumi:pulumi:StackReference")] == [
+        "acme/rawdata-storage/dev"
+    ]
+
+
+def test_missing_upstream_output_fails_the_deploy_naming_it(
+    rendered: dict[str, dict[str, RenderedStack]],
+) -> None:
+    exports = dict(rendered["dev"]["storage"].exports)
+    del exports["dev_table_arn"]
+    with pytest.raises(Exception, match="dev_table_arn"):
+        render_stack("iam", "dev", upstream_exports={"organization/rawdata-storage/dev": exports})
+
+
+def test_tracing_must_be_stated_for_the_iam_layer() -> None:
+    with pytest.raises(SettingsError, match="pipeline:tracing is required by layer 'iam'"):
+        render_stack("iam", "dev", config=iam_config(**{"pipeline:tracing": None}))
+
+
+def test_region_must_be_stated() -> None:
+    with pytest.raises(SettingsError, match="aws:region is required but not set"):
+        render_stack("iam", "dev", config=iam_config(**{"aws:region": None}))
