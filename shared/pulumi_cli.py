@@ -1,0 +1,91 @@
+"""The exact ``pulumi`` command lines the tasks run, and how to read what they print.
+
+Every command names its stack with ``--stack`` and its project with ``--cwd`` rather than
+relying on the currently selected stack or the caller's working directory, so the same line
+means the same thing in a terminal, in CI and in a test. Import-light: standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+import shlex
+import shutil
+from pathlib import Path
+
+from shared.errors import PipelineError
+
+INSTALL_URL = "https://www.pulumi.com/docs/install/"
+EXECUTABLE = "pulumi"
+
+# What pulumi prints when a stack does not exist (`stack select`, `stack output`, ...).
+_NO_SUCH_STACK = re.compile(r"no stack named '([^']+)' found", re.IGNORECASE)
+# What the engine prints when a StackReference names a stack that does not exist.
+_UNKNOWN_STACK_REFERENCE = re.compile(r'unknown stack "([^"]+)"', re.IGNORECASE)
+_PROTECTED = re.compile(r"protected", re.IGNORECASE)
+
+
+class PulumiNotInstalled(PipelineError):
+    """The ``pulumi`` executable is not on PATH."""
+
+
+def require_pulumi() -> str:
+    """The path of the ``pulumi`` executable, or one clear line saying how to install it."""
+    path = shutil.which(EXECUTABLE)
+    if path is None:
+        raise PulumiNotInstalled(
+            f"the Pulumi CLI ('{EXECUTABLE}') is not on PATH; install it from {INSTALL_URL} "
+            "(e.g. `curl -fsSL https://get.pulumi.com | sh`) and run the task again"
+        )
+    return path
+
+
+def _join(*parts: str | Path) -> str:
+    return " ".join(shlex.quote(str(part)) for part in parts)
+
+
+def _config_file_flag(config_file: Path | None) -> list[str | Path]:
+    return ["--config-file", config_file] if config_file is not None else []
+
+
+def stack_select(stack: str, cwd: Path, *, create: bool) -> str:
+    """Select ``stack`` in the project at ``cwd``; with ``create``, create it when missing."""
+    create_flag = ["--create"] if create else []
+    return _join(EXECUTABLE, "stack", "select", *create_flag, stack, "--cwd", cwd)
+
+
+def up(stack: str, cwd: Path, *, yes: bool, config_file: Path | None = None) -> str:
+    argv = [EXECUTABLE, "up", "--stack", stack, "--cwd", cwd, *_config_file_flag(config_file)]
+    return _join(*argv, *(["--yes"] if yes else []))
+
+
+def preview(stack: str, cwd: Path, *, config_file: Path | None = None) -> str:
+    argv = [EXECUTABLE, "preview", "--diff", "--stack", stack, "--cwd", cwd]
+    return _join(*argv, *_config_file_flag(config_file))
+
+
+def destroy(stack: str, cwd: Path, *, yes: bool, config_file: Path | None = None) -> str:
+    """``pulumi destroy``. Deliberately never passes anything that unprotects resources."""
+    argv = [EXECUTABLE, "destroy", "--stack", stack, "--cwd", cwd, *_config_file_flag(config_file)]
+    return _join(*argv, *(["--yes"] if yes else []))
+
+
+def stack_output(stack: str, cwd: Path) -> str:
+    return _join(EXECUTABLE, "stack", "output", "--json", "--stack", stack, "--cwd", cwd)
+
+
+def says_no_such_stack(output: str) -> bool:
+    """True when pulumi's output says the stack it was asked about does not exist."""
+    return bool(_NO_SUCH_STACK.search(output))
+
+
+def unresolved_stack_references(output: str) -> list[str]:
+    """Fully qualified names of stacks a StackReference could not find, in order seen."""
+    seen: list[str] = []
+    for name in _UNKNOWN_STACK_REFERENCE.findall(output):
+        if name not in seen:
+            seen.append(name)
+    return seen
+
+
+def mentions_protected_resources(output: str) -> bool:
+    return bool(_PROTECTED.search(output))

@@ -1,0 +1,179 @@
+"""Tasks for the raw-data ingestion pipeline: `invoke --list`, `invoke --help <task>`.
+
+A table of contents: each task validates its flags and hands over to ``shared.deploy`` (the
+layer chain), ``shared.local_emulator`` (local mode) or a tool. The layer order comes from
+``shared.layers``; environments are the stack files present (``shared.environments``).
+
+Importing this file must stay cheap (`invoke --list` < 0.5 s): no pulumi, pulumi_aws, boto3 or
+moto imports here or in the modules it imports; see benchmarks/tasks_import.py.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from invoke import Collection, Context, Exit, task
+
+from shared import deploy as chain
+from shared.environments import environments
+from shared.layers import REPO_ROOT, deploy_order, layer_names
+from shared.local_emulator import LocalEmulator
+
+WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
+
+_ORDER = " -> ".join(layer.name for layer in deploy_order())
+_HELP = {
+    "env": f"environment = stack name; one of: {', '.join(environments()) or '(none yet)'}",
+    "layer": f"run one layer only; one of: {', '.join(layer_names())} (default: all, {_ORDER})",
+    "yes": "do not ask before changing anything (pulumi --yes); CI passes it",
+    "backend": "state backend URL for this run (sets PULUMI_BACKEND_URL), e.g. s3://bucket; "
+    "default: the backend you are logged in to, or PULUMI_BACKEND_URL",
+    "local": "use the local AWS emulator on 127.0.0.1 and a file backend under .local/ "
+    "(no AWS account needed; committed stack files are never modified)",
+}
+
+
+def _help(*names: str, **extra: str) -> dict[str, str]:
+    return {**{name: _HELP[name] for name in names}, **extra}
+
+
+@task(help=_help("env", "layer", "yes", "backend", "local"))
+def deploy(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    yes: bool = False,
+    backend: str | None = None,
+    local: bool = False,
+) -> None:
+    """Deploy ENV: `pulumi up` per layer in dependency order, then a summary table.
+
+    The first failed layer stops the chain; the layers after it are reported "not run" and
+    the task exits non-zero. With --local the emulator is started when it is not running.
+    """
+    chain.run_deploy(c, env, layer, yes=yes, backend=backend, local=local)
+
+
+@task(help=_help("env", "layer", "backend", "local"))
+def preview(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    backend: str | None = None,
+    local: bool = False,
+) -> None:
+    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
+
+    A layer whose upstream stack has never been deployed is not previewed; one line names the
+    layer to deploy first (reported "blocked"; that alone does not fail the task).
+    """
+    chain.run_preview(c, env, layer, backend=backend, local=local)
+
+
+@task(
+    help=_help(
+        "env",
+        "layer",
+        "yes",
+        "backend",
+        "local",
+        confirm_prod="also required to destroy prod; resources marked protect stay protected",
+    )
+)
+def destroy(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    yes: bool = False,
+    confirm_prod: bool = False,
+    backend: str | None = None,
+    local: bool = False,
+) -> None:
+    """Destroy ENV in reverse dependency order (compute, iam, storage).
+
+    Never unprotects anything. A single --layer is refused while a layer that depends on it
+    is still deployed.
+    """
+    chain.run_destroy(
+        c, env, layer, yes=yes, confirm_prod=confirm_prod, backend=backend, local=local
+    )
+
+
+@task(help=_help("env", "layer", "backend", "local", json="print one JSON object instead"))
+def outputs(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    json: bool = False,
+    backend: str | None = None,
+    local: bool = False,
+) -> None:
+    """Show every layer's stack outputs for ENV merged into one view (a table, or --json)."""
+    chain.run_outputs(c, env, layer, as_json=json, backend=backend, local=local)
+
+
+@task(help={"port": "port on 127.0.0.1 to listen on (default: any free port)"})
+def local_start(c: Context, port: int = 0) -> None:
+    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs."""
+    emulator = LocalEmulator.default()
+    with chain.user_errors():
+        info, started = emulator.ensure_running(port)
+    state = "started" if started else "already running"
+    print(f"local emulator {state} on {info.endpoint} (pid {info.pid}); files: {emulator.root}")
+
+
+@task
+def local_stop(c: Context) -> None:
+    """Stop the local emulator and discard the local state and stack files that described it."""
+    emulator = LocalEmulator.default()
+    stopped = emulator.stop()
+    print(
+        ("local emulator stopped" if stopped else "local emulator was not running")
+        + f"; local state discarded ({emulator.root})"
+    )
+
+
+@task
+def local_status(c: Context) -> None:
+    """Say whether the local emulator is running, and where."""
+    info = LocalEmulator.default().running()
+    print(f"running on {info.endpoint} (pid {info.pid})" if info else "not running")
+
+
+@task(help={"options": 'extra pytest arguments, e.g. "-k deploy -x"'})
+def test(c: Context, options: str = "") -> None:
+    """Run the offline test suite (pytest)."""
+    with c.cd(REPO_ROOT):
+        c.run(f"python -m pytest {options}".rstrip(), pty=True)
+
+
+def workflow_files(folder: Path = WORKFLOWS_DIR) -> list[Path]:
+    return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
+
+
+@task
+def lint(c: Context) -> None:
+    """Lint: ruff check, ruff format --check, and the GitHub workflows against their schema."""
+    relative = [str(path.relative_to(REPO_ROOT)) for path in workflow_files()]
+    commands = [
+        "ruff check .",
+        "ruff format --check .",
+        "check-jsonschema --builtin-schema vendor.github-workflows " + " ".join(relative),
+    ]
+    with c.cd(REPO_ROOT):
+        failed = [command for command in commands if c.run(command, warn=True).failed]
+    if failed:
+        raise Exit("lint failed: " + "; ".join(failed), code=1)
+
+
+local = Collection("local")
+local.add_task(local_start, "start")
+local.add_task(local_stop, "stop")
+local.add_task(local_status, "status")
+
+# The root namespace is explicit so more task modules can be added to it (ns.add_task /
+# ns.add_collection), e.g. the offline render, check and new-env tasks.
+ns = Collection()
+for _task in (deploy, preview, destroy, outputs, test, lint):
+    ns.add_task(_task)
+ns.add_collection(local)
