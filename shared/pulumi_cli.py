@@ -21,7 +21,7 @@ EXECUTABLE = "pulumi"
 _NO_SUCH_STACK = re.compile(r"no stack named '([^']+)' found", re.IGNORECASE)
 # What the engine prints when a StackReference names a stack that does not exist.
 _UNKNOWN_STACK_REFERENCE = re.compile(r'unknown stack "([^"]+)"', re.IGNORECASE)
-_PROTECTED = re.compile(r"protected", re.IGNORECASE)
+_PROTECTED = re.compile(r"marked for protection|is protected|protected resource", re.IGNORECASE)
 
 
 class PulumiNotInstalled(PipelineError):
