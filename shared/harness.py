@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import runpy
 import sys
 from collections.abc import Iterator, Mapping
@@ -276,10 +277,23 @@ class RenderedStack:
 
 # --------------------------------------------------------------------------- rendering
 def _forget_layer_modules(directory: Path) -> None:
-    """Drop modules imported from a project folder, so each render runs that folder's code."""
+    """Drop the modules a project folder provides, wherever they were first imported from.
+
+    Each render then runs that folder's code: a second environment re-runs the program, and
+    a test's edited copy of ``projects/`` (``projects_dir=``) is not shadowed by the module of
+    the same name imported earlier from the real folder. String prefixes, not ``Path``
+    objects: this runs over all of ``sys.modules`` once per render.
+    """
+    provided = {
+        path.name.removesuffix(".py")
+        for path in directory.iterdir()
+        if (path.suffix == ".py" and path.name != "__main__.py") or (path / "__init__.py").is_file()
+    }
+    folder = f"{directory}{os.sep}"
     for name, module in list(sys.modules.items()):
-        file = getattr(module, "__file__", None)
-        if file and Path(file).parent == directory:
+        file = getattr(module, "__file__", None) or ""
+        from_folder = name.partition(".")[0] in provided or file.startswith(folder)
+        if from_folder and name != "__main__":
             del sys.modules[name]
 
 
