@@ -1,0 +1,176 @@
+"""The local emulator: a real moto server process on a real loopback port, and the generated
+local stack files. Each test uses its own temporary local folder."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import yaml
+
+from shared.environments import stack_file
+from shared.layers import LAYERS, Layer, get_layer
+from shared.local_emulator import (
+    EMULATED_SERVICES,
+    HOST,
+    EmulatorError,
+    LocalEmulator,
+    answers,
+)
+
+
+@pytest.fixture
+def emulator(tmp_path: Path) -> Iterator[LocalEmulator]:
+    local = LocalEmulator(tmp_path / "local")
+    yield local
+    local.stop()  # never leave a process behind, whatever the test did
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return not (status.is_file() and status.read_text().rsplit(")", 1)[1].split()[0] == "Z")
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((HOST, port)) == 0
+
+
+def test_emulator_starts_answers_aws_calls_on_loopback_and_stops_cleanly(
+    emulator: LocalEmulator,
+) -> None:
+    import boto3
+
+    info = emulator.start()
+    assert info.endpoint == f"http://127.0.0.1:{info.port}"
+    assert emulator.running() == info
+    assert json.loads(emulator.info_file.read_text()) == {"pid": info.pid, "port": info.port}
+
+    session = boto3.session.Session(
+        aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
+    )
+    sts = session.client("sts", endpoint_url=info.endpoint)
+    assert sts.get_caller_identity()["Account"] == "123456789012"
+    s3 = session.client("s3", endpoint_url=info.endpoint)
+    s3.create_bucket(Bucket="dev-rawdata-bucket")
+    assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["dev-rawdata-bucket"]
+
+    assert emulator.stop() is True
+    assert not pid_alive(info.pid)
+    assert not port_open(info.port)
+    assert not answers(info.endpoint)
+    assert emulator.running() is None
+    assert not emulator.info_file.exists()
+    assert not emulator.state_dir.exists()
+
+
+def test_ensure_running_reuses_a_running_emulator(emulator: LocalEmulator) -> None:
+    first, started = emulator.ensure_running()
+    again, started_again = emulator.ensure_running()
+    assert (started, started_again) == (True, False)
+    assert again == first
+    with pytest.raises(EmulatorError, match="already running"):
+        emulator.start()
+
+
+def test_stop_discards_the_local_state_and_stack_files(emulator: LocalEmulator) -> None:
+    info = emulator.start()
+    (emulator.state_dir / ".pulumi").mkdir(parents=True)
+    emulator.write_stack_config(get_layer("storage"), "dev", info.endpoint)
+    assert emulator.stop() is True
+    assert not emulator.state_dir.exists()
+    assert not emulator.projects_dir.exists()
+    assert emulator.log_file.exists()  # kept for post-mortems
+
+
+def test_stop_when_nothing_runs_still_discards_state(emulator: LocalEmulator) -> None:
+    emulator.state_dir.mkdir(parents=True)
+    assert emulator.stop() is False
+    assert not emulator.state_dir.exists()
+
+
+def test_start_discards_state_left_by_an_emulator_that_died(emulator: LocalEmulator) -> None:
+    emulator.state_dir.mkdir(parents=True)
+    (emulator.state_dir / "leftover.json").write_text("{}")
+    emulator.info_file.write_text(json.dumps({"pid": 2**22 + 12345, "port": 1}))
+    info = emulator.start()
+    assert emulator.state_dir.is_dir()
+    assert not (emulator.state_dir / "leftover.json").exists()
+    assert emulator.running() == info
+
+
+def test_start_on_a_taken_port_fails_with_the_port_and_the_log(emulator: LocalEmulator) -> None:
+    with socket.socket() as taken:
+        taken.bind((HOST, 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        with pytest.raises(EmulatorError, match=f"is port {port} taken"):
+            emulator.start(port)
+    assert not emulator.info_file.exists()
+
+
+# -- generated local stack files -------------------------------------------------------------
+
+
+@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
+def test_local_stack_file_adds_emulator_settings_and_leaves_the_committed_file_alone(
+    emulator: LocalEmulator, layer: Layer
+) -> None:
+    committed_path = stack_file(layer, "staging")
+    before = hashlib.sha256(committed_path.read_bytes()).hexdigest()
+    generated_path = emulator.write_stack_config(layer, "staging", "http://127.0.0.1:4599")
+    assert hashlib.sha256(committed_path.read_bytes()).hexdigest() == before
+    committed = yaml.safe_load(committed_path.read_text())["config"]
+    config = yaml.safe_load(generated_path.read_text())["config"]
+    assert {key: config[key] for key in committed} == committed
+    assert config["aws:endpoints"] == [dict.fromkeys(EMULATED_SERVICES, "http://127.0.0.1:4599")]
+    assert generated_path == emulator.projects_dir / layer.name / "Pulumi.staging.yaml"
+
+
+def test_regenerating_keeps_the_salt_pulumi_added_to_the_local_copy(
+    emulator: LocalEmulator,
+) -> None:
+    storage = get_layer("storage")
+    path = emulator.write_stack_config(storage, "dev", "http://127.0.0.1:1111")
+    path.write_text(path.read_text() + "encryptionsalt: v1:abc:def\n")
+    emulator.write_stack_config(storage, "dev", "http://127.0.0.1:2222")
+    document = yaml.safe_load(path.read_text())
+    assert document["encryptionsalt"] == "v1:abc:def"
+    assert document["config"]["aws:endpoints"][0]["s3"] == "http://127.0.0.1:2222"
+
+
+def test_encrypted_committed_values_are_refused_by_name(
+    emulator: LocalEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shared.layers
+
+    projects = tmp_path / "projects"
+    (projects / "storage").mkdir(parents=True)
+    (projects / "storage" / "Pulumi.dev.yaml").write_text(
+        "config:\n  rawdata-storage:apiKey:\n    secure: AAABAcipher\n"
+    )
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", projects)
+    with pytest.raises(EmulatorError, match="'rawdata-storage:apiKey' is an encrypted secret"):
+        emulator.write_stack_config(get_layer("storage"), "dev", "http://127.0.0.1:1")
+
+
+def test_subprocess_environment_uses_fake_credentials_and_the_local_backend(
+    emulator: LocalEmulator,
+) -> None:
+    from shared.local_emulator import EmulatorInfo
+
+    env = emulator.environment(EmulatorInfo(pid=1, port=4599))
+    assert env["PULUMI_BACKEND_URL"] == f"file://{emulator.root}/state"
+    assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "testing"
+    assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4599"
+    assert "127.0.0.1" in env["NO_PROXY"].split(",")

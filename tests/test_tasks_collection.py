@@ -1,0 +1,124 @@
+"""The task namespace itself: what `invoke --list` shows, help for every option, `lint`,
+`test`, and that importing tasks.py stays cheap (no pulumi, pulumi_aws, boto3, moto)."""
+
+from __future__ import annotations
+
+import copy
+import subprocess
+import sys
+
+import pytest
+from invoke import Collection, Exit, MockContext, Result, Task, task
+
+import tasks
+from shared.layers import REPO_ROOT
+
+# (PyYAML is not listed: invoke itself imports it to read its configuration files.)
+HEAVY_MODULES = ("pulumi", "pulumi_aws", "boto3", "botocore", "moto")
+
+
+def all_tasks(collection: Collection, prefix: str = "") -> dict[str, Task]:
+    found = {f"{prefix}{name}": task for name, task in collection.tasks.items()}
+    for name, child in collection.collections.items():
+        found.update(all_tasks(child, f"{prefix}{name}."))
+    return found
+
+
+def test_root_namespace_lists_the_tasks() -> None:
+    assert set(all_tasks(tasks.ns)) == {
+        "deploy",
+        "preview",
+        "destroy",
+        "outputs",
+        "test",
+        "lint",
+        "local.start",
+        "local.stop",
+        "local.status",
+    }
+
+
+def test_root_namespace_is_an_explicit_collection_that_takes_more_tasks() -> None:
+    @task
+    def render(c: object) -> None:
+        """Stand-in for a task another module adds."""
+
+    extended = copy.deepcopy(tasks.ns)
+    extended.add_task(render)
+    assert {"deploy", "render", "local.start"} <= set(all_tasks(extended))
+
+
+@pytest.mark.parametrize("name", sorted(all_tasks(tasks.ns)))
+def test_every_task_and_every_option_has_help(name: str) -> None:
+    task = all_tasks(tasks.ns)[name]
+    assert (task.__doc__ or "").strip(), f"task {name} has no docstring"
+    for argument in task.get_arguments():
+        assert argument.help, f"option --{argument.name} of task {name} has no help text"
+
+
+def test_invoke_list_shows_the_tasks_with_their_help() -> None:
+    listed = subprocess.run(
+        [sys.executable, "-m", "invoke", "--list"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    for name in ("deploy", "preview", "destroy", "outputs", "local.start", "local.stop"):
+        assert f"  {name} " in listed
+    assert "Deploy ENV" in listed
+
+
+def test_importing_tasks_imports_no_pulumi_or_cloud_sdk() -> None:
+    probe = (
+        "import sys\n"
+        "from invoke.main import program\n"
+        "program.run(['invoke', '--list'], exit=False)\n"
+        f"print(sorted(m for m in sys.modules if m.split('.')[0] in {HEAVY_MODULES!r}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], cwd=REPO_ROOT, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+# -- lint and test --------------------------------------------------------------------------
+
+
+def lint_commands() -> list[str]:
+    workflows = " ".join(
+        str(path.relative_to(REPO_ROOT)) for path in sorted(tasks.WORKFLOWS_DIR.glob("*.yml"))
+    )
+    return [
+        "ruff check .",
+        "ruff format --check .",
+        f"check-jsonschema --builtin-schema vendor.github-workflows {workflows}",
+    ]
+
+
+def test_lint_runs_ruff_check_ruff_format_and_the_workflow_schema() -> None:
+    c = MockContext(run=Result(exited=0))
+    tasks.lint(c)
+    assert [call.args[0] for call in c.run.call_args_list] == lint_commands()
+    assert ".github/workflows/deploy.yml" in lint_commands()[2]
+
+
+def test_lint_runs_every_check_and_names_the_failed_ones() -> None:
+    ruff_check, ruff_format, schema = lint_commands()
+    c = MockContext(
+        run={ruff_check: Result(exited=1), ruff_format: Result(exited=0), schema: Result(exited=1)}
+    )
+    with pytest.raises(Exit) as raised:
+        tasks.lint(c)
+    assert raised.value.message == f"lint failed: {ruff_check}; {schema}"
+    assert len(c.run.call_args_list) == 3
+
+
+def test_test_task_runs_pytest() -> None:
+    c = MockContext(run=Result(exited=0))
+    tasks.test(c)
+    tasks.test(c, options="-k deploy -x")
+    assert [call.args[0] for call in c.run.call_args_list] == [
+        "python -m pytest",
+        "python -m pytest -k deploy -x",
+    ]
