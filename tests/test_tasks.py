@@ -401,6 +401,12 @@ def test_outputs_table_shows_layer_key_and_value_and_undeployed_layers(
     assert re.fullmatch(r"compute\s+\(not deployed\)", lines[-1])
 
 
+def test_outputs_refuses_a_key_exported_by_two_layers() -> None:
+    c = MockContext(run=ok(json.dumps({"dev_bucket_name": "x"})))
+    with pytest.raises(Exit, match="'dev_bucket_name' is exported by both storage and iam"):
+        tasks.outputs(c, env="dev")
+
+
 def test_outputs_of_one_layer() -> None:
     c = outputs_context()
     tasks.outputs(c, env="dev", layer="iam", json=True)
@@ -584,3 +590,29 @@ def test_local_preview_hint_keeps_the_local_flag(
     assert "deploy it first: invoke deploy --env dev --layer storage --local" in (
         capsys.readouterr().out
     )
+
+
+def test_a_cycle_in_the_layer_declaration_is_an_error_before_anything_runs(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from shared import deploy as chain
+    from shared.layers import Layer, deploy_order
+
+    cyclic = (
+        Layer("storage", "s", depends_on=("compute",)),
+        Layer("iam", "i", depends_on=("storage",)),
+        Layer("compute", "c", depends_on=("iam",)),
+    )
+    monkeypatch.setattr(chain, "deploy_order", lambda: deploy_order(cyclic))
+    c = MockContext(run=ok())
+    with pytest.raises(Exit, match="error: layer dependencies form a cycle: "):
+        tasks.deploy(c, env="dev", yes=True)
+    assert commands(c) == []
+
+
+@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "outputs"])
+def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
+    c = MockContext(run=ok("{}"))
+    getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
+    assert commands(c)
+    assert run_envs(c) == [{"PULUMI_BACKEND_URL": "file:///srv/pulumi-state"}] * len(commands(c))
