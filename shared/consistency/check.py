@@ -1,0 +1,309 @@
+"""``invoke check``: every layer in every environment, rendered offline and compared.
+
+1. architecture: after taking the environment out of names, the same resources, parents,
+   dependencies, ``protect`` flags, inputs and exports in every environment, except the
+   knobs declared in ``shared.knobs``;
+2. the difference matrix: one row per knob, one column per environment;
+3. the policy rules of ``shared.policy`` on every rendered stack;
+4. the settings several layers share agree across each environment's stack files;
+plus the preconditions: every layer has a stack file per environment, every stack renders,
+no environment name is also an ordinary word of the rendered stacks.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.consistency.architecture import (
+    ARCHITECTURE,
+    STALE_KNOB,
+    MatrixRow,
+    compare_layer,
+    difference_matrix,
+)
+from shared.consistency.normalise import (
+    ABSENT,
+    NormalisedStack,
+    display,
+    leaf_paths,
+    normalise_stack,
+)
+from shared.consistency.report import (
+    BOLD,
+    DIM,
+    GREEN,
+    RED,
+    YELLOW,
+    Finding,
+    Painter,
+    findings_table,
+    format_table,
+    json_values,
+)
+from shared.consistency.stack_files import (
+    SHARED_SETTINGS_CHECK,
+    STACK_FILES,
+    discover_environments,
+    missing_stack_files,
+    shared_setting_disagreements,
+    shared_settings,
+    stack_file_path,
+)
+from shared.errors import PipelineError
+from shared.knobs import KNOBS, Knob
+from shared.layers import PROJECTS_DIR, deploy_order
+
+if TYPE_CHECKING:
+    from shared.harness import RenderedStack
+
+RENDER = "render"
+ENVIRONMENT_NAME = "environment-name"
+POLICY = "policy"
+
+# Report order, with what a passing check proved.
+CHECK_TITLES: dict[str, tuple[str, str]] = {
+    STACK_FILES: ("stack files", "every layer has a stack file for every environment"),
+    SHARED_SETTINGS_CHECK: ("shared settings", "{settings} agree across each environment's "
+                            "stack files"),
+    RENDER: ("render", "{stacks} stacks rendered offline"),
+    ENVIRONMENT_NAME: ("environment names", "no environment name is also a word of the stacks"),
+    ARCHITECTURE: ("architecture", "identical across environments apart from the {knobs} knobs"),
+    STALE_KNOB: ("allowlist", "every knob matches an input the stacks declare"),
+    POLICY: ("policy", "tags, names, IAM least privilege and isolation, bucket protections, "
+             "tracing and log retention hold in every stack"),
+}  # fmt: skip
+
+Rendered = dict[str, dict[str, "RenderedStack"]]  # environment -> layer -> stack
+
+
+@dataclass
+class CheckReport:
+    environments: list[str]
+    rendered: Rendered
+    matrix: list[MatrixRow]
+    findings: list[Finding]
+    knobs: Sequence[Knob]
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def stack_count(self) -> int:
+        return sum(len(stacks) for stacks in self.rendered.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "ok": self.ok,
+            "environments": self.environments,
+            "layers": [layer.name for layer in deploy_order()],
+            "stacks_rendered": self.stack_count,
+            "matrix": [
+                {
+                    "layer": row.knob.layer,
+                    "resource": row.knob.resource,
+                    "input": row.knob.input,
+                    "why": row.knob.why,
+                    "values": json_values(row.values),
+                }
+                for row in self.matrix
+            ],
+            "findings": [finding.to_json() for finding in self.findings],
+        }
+
+    def format(self, paint: Painter) -> str:
+        layers = [layer.name for layer in deploy_order()]
+        lines = [
+            paint(
+                f"Checked {self.stack_count} stacks: {len(layers)} layers ({', '.join(layers)}) "
+                f"x {len(self.environments)} environments ({', '.join(self.environments)})",
+                BOLD,
+            ),
+            "",
+            paint("Difference matrix: the environment knobs (shared/knobs.py)", BOLD),
+            format_matrix(self.matrix, self.environments, paint),
+            "",
+        ]
+        by_check: dict[str, list[Finding]] = {}
+        for finding in self.findings:
+            by_check.setdefault(finding.check, []).append(finding)
+        settings = ", ".join(setting.key for setting in shared_settings())
+        for check, (title, proved) in CHECK_TITLES.items():
+            found = by_check.pop(check, [])
+            if not found:
+                summary = proved.format(
+                    settings=settings, stacks=self.stack_count, knobs=len(self.knobs)
+                )
+                lines.append(f"{paint('ok  ', GREEN)}  {title}: {summary}")
+                continue
+            lines.append(f"{paint('FAIL', RED, BOLD)}  {title}: {len(found)} violation(s)")
+            lines += [findings_table(found, paint), ""]
+        for check, found in by_check.items():  # a check added without a title
+            lines += [f"{paint('FAIL', RED, BOLD)}  {check}", findings_table(found, paint)]
+        lines.append("")
+        if self.ok:
+            lines.append(paint("check passed: 0 violations", GREEN, BOLD))
+        else:
+            counts = Counter(finding.check for finding in self.findings)
+            detail = ", ".join(f"{check} {count}" for check, count in counts.items())
+            lines.append(paint(f"check FAILED: {len(self.findings)} violations ({detail})", RED))
+        return "\n".join(lines)
+
+
+def format_matrix(rows: Sequence[MatrixRow], environments: Sequence[str], paint: Painter) -> str:
+    """One row per knob, one column per environment; values unlike the first column marked."""
+    headers = ["layer", "resource", "input", *environments]
+    cells = [
+        [
+            row.knob.layer,
+            row.knob.resource,
+            row.knob.input,
+            *(display(row.values.get(env, ABSENT)) for env in environments),
+        ]
+        for row in rows
+    ]
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        if column < 3:
+            return (DIM,) if column == 0 else ()
+        return (YELLOW,) if column > 3 and text != cells[row][3] else ()
+
+    return format_table(headers, cells, paint, style)
+
+
+def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendered, list[Finding]]:
+    """Every layer of every environment, chained as ``render_environment`` chains them, except
+    that a layer that fails is reported and only the layers depending on it are skipped."""
+    from shared.harness import render_stack, stack_name  # imports pulumi: only when rendering
+    from shared.stack import SELF_MANAGED_BACKEND_ORG
+
+    rendered: Rendered = {}
+    findings: list[Finding] = []
+    for environment in environments:
+        stacks: dict[str, RenderedStack] = {}
+        exports_by_stack: dict[str, dict[str, Any]] = {}
+        failed: list[str] = []
+        for layer in deploy_order():
+            if not stack_file_path(projects_dir, layer, environment).is_file():
+                failed.append(layer.name)  # reported by the stack-files check
+                continue
+            blocked = [upstream for upstream in layer.depends_on if upstream in failed]
+            if blocked:
+                failed.append(layer.name)
+                message = f"not rendered: it reads the exports of {', '.join(blocked)}"
+                findings.append(Finding(RENDER, layer.name, environment, "<stack>", "-", message))
+                continue
+            try:
+                stack = render_stack(
+                    layer.name,
+                    environment,
+                    upstream_exports=exports_by_stack,
+                    projects_dir=projects_dir,
+                )
+            except Exception as error:  # any failure is a finding; the other stacks still run
+                failed.append(layer.name)
+                kind = "" if isinstance(error, PipelineError) else f"{type(error).__name__}: "
+                message = f"does not render: {kind}{error}"
+                findings.append(Finding(RENDER, layer.name, environment, "<stack>", "-", message))
+                continue
+            org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
+            exports_by_stack[stack_name(org, layer, environment)] = stack.exports
+            stacks[layer.name] = stack
+        rendered[environment] = stacks
+    return rendered, findings
+
+
+def _words(stack: NormalisedStack) -> set[str]:
+    texts: list[str] = []
+    for resource in stack.resources.values():
+        texts.append(resource.name)
+        texts += [
+            f"{path} {value}" for path, value in leaf_paths(resource.inputs) if value is not None
+        ]
+    texts += [f"{path} {value}" for path, value in leaf_paths(stack.exports)]
+    return set(re.findall(r"[A-Za-z0-9]+", " ".join(texts)))
+
+
+def environment_name_clashes(normalised: dict[str, list[NormalisedStack]]) -> list[Finding]:
+    """An environment named like a word the stacks use anyway ('east' in us-east-1) cannot be
+    taken out of names reliably: comparing it would report, or hide, false differences."""
+    findings = []
+    by_environment: dict[str, list[NormalisedStack]] = {}
+    for stacks in normalised.values():
+        for stack in stacks:
+            by_environment.setdefault(stack.environment, []).append(stack)
+    words = {
+        environment: set().union(*(_words(stack) for stack in stacks))
+        for environment, stacks in by_environment.items()
+    }
+    for environment in by_environment:
+        used_in = [other for other in words if other != environment and environment in words[other]]
+        if used_in:
+            findings.append(
+                Finding(
+                    ENVIRONMENT_NAME,
+                    "-",
+                    environment,
+                    "-",
+                    "-",
+                    f"{environment!r} is also a word in the stacks of {', '.join(used_in)} "
+                    "(a region, service or resource name): rename the environment",
+                )
+            )
+    return findings
+
+
+def policy_findings(rendered: Rendered, environments: Sequence[str]) -> list[Finding]:
+    from shared.policy import policy_violations  # imports pulumi_aws: only when checking
+
+    return [
+        Finding(
+            POLICY,
+            violation.layer,
+            violation.environment,
+            violation.resource,
+            violation.input,
+            violation.message,
+        )
+        for stacks in rendered.values()
+        for stack in stacks.values()
+        for violation in policy_violations(stack, environments)
+    ]
+
+
+def run_check(
+    projects_dir: Path | None = None,
+    environments: Sequence[str] | None = None,
+    knobs: Sequence[Knob] = KNOBS,
+) -> CheckReport:
+    """Render and compare every layer in every environment found under ``projects_dir``."""
+    projects_dir = projects_dir or PROJECTS_DIR
+    environments = list(environments or discover_environments(projects_dir))
+    findings = missing_stack_files(projects_dir, environments)
+    findings += shared_setting_disagreements(projects_dir, environments)
+    rendered, render_findings = render_all(environments, projects_dir)
+    findings += render_findings
+
+    normalised: dict[str, list[NormalisedStack]] = {
+        layer.name: [
+            normalise_stack(stacks[layer.name])
+            for stacks in rendered.values()
+            if layer.name in stacks
+        ]
+        for layer in deploy_order()
+    }
+    clashes = environment_name_clashes(normalised)
+    findings += clashes
+    if not clashes:
+        for layer, stacks in normalised.items():
+            if len(stacks) > 1:
+                findings += compare_layer(layer, stacks, knobs)
+    matrix, stale_knobs = difference_matrix(normalised, knobs)
+    findings += stale_knobs
+    findings += policy_findings(rendered, environments)
+    return CheckReport(environments, rendered, matrix, findings, knobs)

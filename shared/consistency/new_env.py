@@ -1,0 +1,102 @@
+"""``invoke new-env``: replicate an environment's stack files under a new name.
+
+Each layer's ``Pulumi.<source>.yaml`` is copied to ``Pulumi.<name>.yaml`` with the source
+environment's name replaced where it stands as a whole token in a value (``dev-alerts`` ->
+``qa-alerts``), never inside another word (``device``) and never in a key. The result is
+parsed back and compared with the source, so a substitution that changes a value's YAML
+type (a new name like ``true``) or touches a key is refused instead of written. Existing
+files are never overwritten: every target is checked before anything is written, and each
+is created with exclusive mode.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.consistency.normalise import environment_token
+from shared.consistency.stack_files import discover_environments, stack_file_path
+from shared.environments import validate_environment_name
+from shared.errors import StackEnvironmentError
+from shared.layers import PROJECTS_DIR, deploy_order
+
+# A mapping key and its colon (``  aws:region:``), the rest of the line being the value. Keys
+# may contain colons (``aws:region``); the key ends at the first colon followed by a blank.
+_KEY = re.compile(r"^(\s*(?:-\s+)?[^\s#'\"-][^#]*?:)(?=\s|$)")
+
+
+def rename_in_values(text: str, source: str, name: str) -> str:
+    """``text`` (a stack file) with the ``source`` environment renamed in values only."""
+    token = environment_token(source)
+    renamed = []
+    for line in text.splitlines(keepends=True):
+        key = _KEY.match(line)
+        head, tail = (line[: key.end()], line[key.end() :]) if key else ("", line)
+        renamed.append(head + token.sub(name, tail))
+    return "".join(renamed)
+
+
+def _renamed_values(value: Any, source: str, name: str) -> Any:
+    """What ``rename_in_values`` must produce once parsed: strings renamed, nothing else."""
+    if isinstance(value, str):
+        return environment_token(source).sub(name, value)
+    if isinstance(value, dict):
+        return {key: _renamed_values(item, source, name) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_renamed_values(item, source, name) for item in value]
+    return value
+
+
+def planned_files(
+    name: str, source: str, projects_dir: Path = PROJECTS_DIR
+) -> list[tuple[Path, Path]]:
+    """(source file, new file) per layer, after every refusal that needs no writing."""
+    validate_environment_name(name)
+    known = discover_environments(projects_dir)
+    if source not in known:
+        raise StackEnvironmentError(
+            f"unknown source environment {source!r}; environments with stack files: "
+            f"{', '.join(known) or 'none'}"
+        )
+    pairs = [
+        (stack_file_path(projects_dir, layer, source), stack_file_path(projects_dir, layer, name))
+        for layer in deploy_order()
+    ]
+    missing = [str(source_file) for source_file, _ in pairs if not source_file.is_file()]
+    if missing:
+        raise StackEnvironmentError(
+            f"source environment {source!r} is incomplete, missing: {', '.join(missing)}"
+        )
+    existing = [str(target) for _, target in pairs if target.exists()]
+    if existing:
+        raise StackEnvironmentError(
+            f"environment {name!r} already has stack files; refusing to overwrite "
+            f"{', '.join(existing)} (choose another name, or delete them first)"
+        )
+    return pairs
+
+
+def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> list[Path]:
+    """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s; the paths written."""
+    pairs = planned_files(name, source, projects_dir)
+    contents = []
+    for source_file, target in pairs:
+        original = source_file.read_text()
+        renamed = rename_in_values(original, source, name)
+        expected = _renamed_values(yaml.safe_load(original), source, name)
+        if yaml.safe_load(renamed) != expected:
+            raise StackEnvironmentError(
+                f"renaming {source!r} to {name!r} in {source_file} would change more than "
+                f"the environment name (YAML reads {name!r} as another type, or a key "
+                "contains it); choose another name"
+            )
+        contents.append((target, renamed))
+    written: list[Path] = []
+    for target, text in contents:
+        with target.open("x") as file:  # "x": fail rather than overwrite, even in a race
+            file.write(text)
+        written.append(target)
+    return written

@@ -1,0 +1,140 @@
+"""Findings, aligned tables and colour (only on a terminal), and their JSON form."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, TextIO
+
+from shared.consistency.normalise import ABSENT, display
+
+RED = "31"
+GREEN = "32"
+YELLOW = "33"
+BOLD = "1"
+DIM = "2"
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One violation: which check, where (layer, environment, resource, input), what, values.
+
+    ``values`` maps the compared thing (an environment, or a layer for shared settings) to
+    its value there, so a report shows them side by side; ``values_by`` says which.
+    """
+
+    check: str
+    layer: str
+    environment: str
+    resource: str
+    input: str
+    message: str
+    values: dict[str, Any] = field(default_factory=dict)
+    values_by: str = "environment"
+
+    @property
+    def deviating(self) -> list[str]:
+        """The keys of ``values`` that are the odd ones out (named in layer or environment)."""
+        named = self.layer if self.values_by == "layer" else self.environment
+        return named.split(", ")
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "check": self.check,
+            "layer": self.layer,
+            "environment": self.environment,
+            "resource": self.resource,
+            "input": self.input,
+            "message": self.message,
+            "values": json_values(self.values),
+            "values_by": self.values_by,
+        }
+
+    def __str__(self) -> str:
+        side_by_side = ", ".join(f"{key}={display(value)}" for key, value in self.values.items())
+        where = f"{self.check}: {self.layer}/{self.environment} {self.resource} {self.input}"
+        return f"{where}: {self.message}" + (f" [{side_by_side}]" if side_by_side else "")
+
+
+def json_values(values: dict[str, Any]) -> dict[str, Any]:
+    """Values for ``--json``: an absent value is ``null``."""
+    return {key: None if value is ABSENT else value for key, value in values.items()}
+
+
+def use_colour(stream: TextIO = sys.stdout) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
+    return stream.isatty() and not os.environ.get("NO_COLOR")
+
+
+class Painter:
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+
+    def __call__(self, text: str, *codes: str) -> str:
+        if not self.enabled or not codes:
+            return text
+        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
+
+
+# A cell style chooser: (row index, column index, text) -> ANSI codes.
+CellStyle = Callable[[int, int, str], tuple[str, ...]]
+
+
+def format_table(
+    headers: Sequence[str],
+    rows: Sequence[Sequence[str]],
+    paint: Painter,
+    style: CellStyle | None = None,
+    indent: str = "  ",
+) -> str:
+    """Columns padded to their widest cell; widths counted before any colour is added."""
+    widths = [len(header) for header in headers]
+    for row in rows:
+        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+
+    def line(cells: Sequence[str], styles: Sequence[tuple[str, ...]]) -> str:
+        padded = [
+            paint(cell.ljust(width), *codes)
+            for cell, width, codes in zip(cells, widths, styles, strict=True)
+        ]
+        return (indent + "  ".join(padded)).rstrip()
+
+    out = [line(headers, [(BOLD,)] * len(headers))]
+    for row_index, row in enumerate(rows):
+        styles = [
+            style(row_index, column, cell) if style else () for column, cell in enumerate(row)
+        ]
+        out.append(line(row, styles))
+    return "\n".join(out)
+
+
+def findings_table(findings: Sequence[Finding], paint: Painter) -> str:
+    """One check's findings: where, the values side by side, and what is wrong."""
+    value_columns: list[str] = []
+    for finding in findings:
+        value_columns += [key for key in finding.values if key not in value_columns]
+    headers = ["layer", "env", "resource", "input", *value_columns, "problem"]
+    rows = [
+        [
+            finding.layer,
+            finding.environment,
+            finding.resource,
+            finding.input,
+            *(display(finding.values.get(column, ABSENT)) for column in value_columns),
+            finding.message,
+        ]
+        for finding in findings
+    ]
+    first_value, last_value = 4, 4 + len(value_columns)
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        if column == len(headers) - 1:
+            return (RED,)
+        if first_value <= column < last_value:
+            odd = value_columns[column - first_value] in findings[row].deviating
+            return (YELLOW, BOLD) if odd else ()
+        return ()
+
+    return format_table(headers, rows, paint, style)

@@ -1,0 +1,64 @@
+"""The rendered plan of every layer x environment, committed as readable JSON.
+
+``tests/snapshots/<layer>.<env>.json`` holds ``plan_document`` (sorted keys, two-space
+indent, embedded policy documents decoded), so a change to the infrastructure shows in the
+pull request diff. ``invoke render --update-snapshots`` rewrites them on purpose; the
+snapshot test fails with a unified diff when a render no longer matches.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from shared.consistency.plan import plan_document
+from shared.layers import REPO_ROOT
+
+if TYPE_CHECKING:
+    from shared.harness import RenderedStack
+
+SNAPSHOT_DIR = REPO_ROOT / "tests" / "snapshots"
+UPDATE_HINT = "run `invoke render --update-snapshots` if the change is intended"
+
+
+def snapshot_path(layer: str, environment: str, directory: Path = SNAPSHOT_DIR) -> Path:
+    return directory / f"{layer}.{environment}.json"
+
+
+def snapshot_text(stack: RenderedStack) -> str:
+    return json.dumps(plan_document(stack), indent=2, sort_keys=True) + "\n"
+
+
+def write_snapshot(stack: RenderedStack, directory: Path = SNAPSHOT_DIR) -> Path:
+    path = snapshot_path(stack.layer, stack.environment, directory)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(snapshot_text(stack))
+    return path
+
+
+def read_snapshot(layer: str, environment: str, directory: Path = SNAPSHOT_DIR) -> dict[str, Any]:
+    path = snapshot_path(layer, environment, directory)
+    if not path.is_file():
+        raise FileNotFoundError(f"no snapshot for {layer}/{environment}: {path}; {UPDATE_HINT}")
+    return json.loads(path.read_text())
+
+
+def snapshot_diff(stack: RenderedStack, directory: Path = SNAPSHOT_DIR) -> str | None:
+    """``None`` when the render matches its snapshot, else a unified diff (snapshot -> now)."""
+    path = snapshot_path(stack.layer, stack.environment, directory)
+    actual = snapshot_text(stack)
+    expected = path.read_text() if path.is_file() else ""
+    if actual == expected:
+        return None
+    label = path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
+    diff = difflib.unified_diff(
+        expected.splitlines(keepends=True),
+        actual.splitlines(keepends=True),
+        fromfile=f"{label} (committed)",
+        tofile=f"{stack.layer}/{stack.environment} (rendered now)",
+        n=4,
+    )
+    missing = "" if expected else f"no snapshot at {label}\n"
+    return f"{missing}{''.join(diff)}\n{UPDATE_HINT}"

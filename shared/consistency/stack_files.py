@@ -1,0 +1,133 @@
+"""The stack files themselves: which environments exist, and the settings layers share.
+
+Read straight from ``projects/<layer>/Pulumi.<env>.yaml`` (no Pulumi import), so these checks
+run, and name the file at fault, even when a stack cannot be rendered.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from shared.consistency.architecture import odd_ones_out
+from shared.consistency.report import Finding
+from shared.environments import PROMOTION_ORDER
+from shared.layers import PROJECTS_DIR, Layer, deploy_order
+
+STACK_FILES = "stack-files"
+SHARED_SETTINGS_CHECK = "shared-settings"
+
+
+@dataclass(frozen=True)
+class SharedSetting:
+    key: str
+    default: str | None  # what a layer without the key uses; None: compared where present
+    why: str
+
+
+def shared_settings() -> tuple[SharedSetting, ...]:
+    """Settings several layers read that must agree within an environment."""
+    from shared.stack import SELF_MANAGED_BACKEND_ORG  # imports pulumi; only when checking
+
+    return (
+        SharedSetting("aws:region", None, "upstream ARNs and names are read across layers"),
+        SharedSetting("pipeline:project", None, "the Project tag on every resource"),
+        SharedSetting(
+            "pipeline:org",
+            SELF_MANAGED_BACKEND_ORG,
+            "StackReferences name upstream stacks as {org}/{project}/{env}",
+        ),
+        SharedSetting(
+            "pipeline:tracing", None, "the role's X-Ray grant (iam) and the function's mode"
+        ),
+    )
+
+
+def stack_file_path(projects_dir: Path, layer: Layer, environment: str) -> Path:
+    return projects_dir / layer.name / f"Pulumi.{environment}.yaml"
+
+
+def discover_environments(projects_dir: Path = PROJECTS_DIR) -> list[str]:
+    """Environments with a stack file in any layer: the promotion order, then by name."""
+    found = {
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for layer in deploy_order()
+        for path in (projects_dir / layer.name).glob("Pulumi.*.yaml")
+    }
+
+    def promotion(environment: str) -> tuple[int, str]:
+        rank = PROMOTION_ORDER.index(environment) if environment in PROMOTION_ORDER else None
+        return (len(PROMOTION_ORDER) if rank is None else rank, environment)
+
+    return sorted(found, key=promotion)
+
+
+def missing_stack_files(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
+    """An environment is deployable only when every layer has a stack file for it."""
+    findings = []
+    for environment in environments:
+        for layer in deploy_order():
+            path = stack_file_path(projects_dir, layer, environment)
+            if not path.is_file():
+                findings.append(
+                    Finding(
+                        check=STACK_FILES,
+                        layer=layer.name,
+                        environment=environment,
+                        resource=path.name,
+                        input="-",
+                        message=f"missing: projects/{layer.name}/{path.name} (every layer needs "
+                        f"one; `invoke new-env --name {environment} --from ENV` writes them all)",
+                    )
+                )
+    return findings
+
+
+def _as_written(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def read_config_block(path: Path) -> dict[str, str]:
+    document = yaml.safe_load(path.read_text())
+    config = (document.get("config") if isinstance(document, dict) else None) or {}
+    return {str(key): _as_written(value) for key, value in config.items()}
+
+
+def shared_setting_disagreements(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
+    """Within each environment, every shared setting the same in every layer's stack file."""
+    findings = []
+    settings = shared_settings()
+    for environment in environments:
+        configs = {
+            layer.name: read_config_block(path)
+            for layer in deploy_order()
+            if (path := stack_file_path(projects_dir, layer, environment)).is_file()
+        }
+        for setting in settings:
+            values = {
+                layer: config.get(setting.key, setting.default)
+                for layer, config in configs.items()
+                if setting.key in config or setting.default is not None
+            }
+            if len(set(values.values())) <= 1:
+                continue
+            odd_layers = odd_ones_out(values)
+            findings.append(
+                Finding(
+                    check=SHARED_SETTINGS_CHECK,
+                    layer=", ".join(odd_layers),
+                    environment=environment,
+                    resource=f"Pulumi.{environment}.yaml",
+                    input=setting.key,
+                    message=f"must be the same in every layer's stack file ({setting.why})",
+                    values=values,
+                    values_by="layer",
+                )
+            )
+    return findings
