@@ -59,6 +59,7 @@ def test_policy_grants_exactly_what_the_validator_calls(iam: RenderedStack, env:
             ["s3:GetObject", "s3:GetObjectVersion"],
             f"arn:aws:s3:::{env}-rawdata-bucket/*",
         ),
+        "TellMissingObjects": (["s3:ListBucket"], f"arn:aws:s3:::{env}-rawdata-bucket"),
         "RecordMetadata": (
             ["dynamodb:PutItem"],
             f"arn:aws:dynamodb:{REGION}:{ACCOUNT_ID}:table/{env}-metadata-table",

@@ -109,6 +109,10 @@ def test_a_name_off_the_convention_is_named(rendered: dict) -> None:
     )
 
 
+def statement_by_sid(statements: list[dict], sid: str) -> dict:
+    return next(statement for statement in statements if statement["Sid"] == sid)
+
+
 def edit_policy(stack: RenderedStack, edit) -> RenderedStack:
     policy = stack.one("aws:iam/policy:Policy")
     document = json.loads(policy["policy"])
@@ -128,7 +132,7 @@ def test_a_wildcard_action_is_named(rendered: dict) -> None:
 
 def test_a_star_resource_outside_xray_is_named(rendered: dict) -> None:
     def widen(statements: list[dict]) -> None:
-        statements[1]["Resource"] = "*"
+        statement_by_sid(statements, "RecordMetadata")["Resource"] = "*"
 
     assert any(
         "only X-Ray writes may use it" in text
@@ -140,7 +144,7 @@ def test_reaching_another_environments_table_is_named(rendered: dict) -> None:
     prod_table = rendered["prod"]["storage"].exports["prod_table_arn"]
 
     def reach(statements: list[dict]) -> None:
-        statements[1]["Resource"] = prod_table
+        statement_by_sid(statements, "RecordMetadata")["Resource"] = prod_table
 
     found = messages(edit_policy(rendered["dev"]["iam"], reach))
     assert (

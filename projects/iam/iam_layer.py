@@ -51,6 +51,14 @@ def validator_policy(
             "Resource": f"{bucket_arn}/*",
         },
         {
+            # Without it S3 answers 403 for an object deleted before the validator reads it,
+            # indistinguishable from a real permission problem; with it, 404.
+            "Sid": "TellMissingObjects",
+            "Effect": "Allow",
+            "Action": ["s3:ListBucket"],
+            "Resource": bucket_arn,
+        },
+        {
             "Sid": "RecordMetadata",
             "Effect": "Allow",
             "Action": ["dynamodb:PutItem"],
