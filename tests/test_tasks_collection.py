@@ -25,7 +25,8 @@ def all_tasks(collection: Collection, prefix: str = "") -> dict[str, Task]:
 
 
 def test_root_namespace_lists_the_tasks() -> None:
-    assert set(all_tasks(tasks.ns)) == {
+    # A superset check: other modules add their own tasks (render, check, new-env) to ns.
+    assert set(all_tasks(tasks.ns)) >= {
         "deploy",
         "preview",
         "destroy",
