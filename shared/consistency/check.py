@@ -12,9 +12,8 @@ no environment name is also an ordinary word of the rendered stacks.
 
 from __future__ import annotations
 
-import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -28,8 +27,10 @@ from shared.consistency.architecture import (
 )
 from shared.consistency.normalise import (
     ABSENT,
+    STACK_RESOURCE,
     NormalisedStack,
     display,
+    environment_token,
     leaf_paths,
     normalise_stack,
 )
@@ -62,7 +63,7 @@ if TYPE_CHECKING:
     from shared.harness import RenderedStack
 
 RENDER = "render"
-ENVIRONMENT_NAME = "environment-name"
+ISOLATION = "isolation"
 POLICY = "policy"
 
 # Report order, with what a passing check proved.
@@ -71,7 +72,7 @@ CHECK_TITLES: dict[str, tuple[str, str]] = {
     SHARED_SETTINGS_CHECK: ("shared settings", "{settings} agree across each environment's "
                             "stack files"),
     RENDER: ("render", "{stacks} stacks rendered offline"),
-    ENVIRONMENT_NAME: ("environment names", "no environment name is also a word of the stacks"),
+    ISOLATION: ("isolation", "no stack names another environment"),
     ARCHITECTURE: ("architecture", "identical across environments apart from the {knobs} knobs"),
     STALE_KNOB: ("allowlist", "every knob matches an input the stacks declare"),
     POLICY: ("policy", "tags, names, IAM least privilege and isolation, bucket protections, "
@@ -218,43 +219,52 @@ def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendere
     return rendered, findings
 
 
-def _words(stack: NormalisedStack) -> set[str]:
-    texts: list[str] = []
+def _texts(stack: NormalisedStack) -> Iterator[tuple[str, str, str]]:
+    """(resource, path, text) of every name, input path and string value of a stack."""
     for resource in stack.resources.values():
-        texts.append(resource.name)
-        texts += [
-            f"{path} {value}" for path, value in leaf_paths(resource.inputs) if value is not None
-        ]
-    texts += [f"{path} {value}" for path, value in leaf_paths(stack.exports)]
-    return set(re.findall(r"[A-Za-z0-9]+", " ".join(texts)))
+        yield resource.name, "(name)", resource.name
+        for path, value in leaf_paths(resource.inputs):
+            yield resource.name, path, f"{path} = {value}" if isinstance(value, str) else path
+    for path, value in leaf_paths({"exports": stack.exports}):
+        yield STACK_RESOURCE, path, f"{path} = {value}"
 
 
-def environment_name_clashes(normalised: dict[str, list[NormalisedStack]]) -> list[Finding]:
-    """An environment named like a word the stacks use anyway ('east' in us-east-1) cannot be
-    taken out of names reliably: comparing it would report, or hide, false differences."""
-    findings = []
-    by_environment: dict[str, list[NormalisedStack]] = {}
-    for stacks in normalised.values():
+def mentions_of(stack: NormalisedStack, word: str) -> list[tuple[str, str, str]]:
+    """(resource, path, text) wherever ``word`` stands as a whole token in the stack."""
+    token = environment_token(word)
+    return [found for found in _texts(stack) if token.search(found[2])]
+
+
+def environment_mentions(
+    normalised: dict[str, list[NormalisedStack]], environments: Sequence[str]
+) -> list[Finding]:
+    """Stacks that still name another environment once their own was taken out.
+
+    That is a reference across environments (dev's policy naming prod's table, an
+    environment variable pointing at another environment's queue), or an environment named
+    like an ordinary word the stacks use anyway ('east' in us-east-1), which cannot be taken
+    out of names reliably (``invoke new-env`` refuses such names).
+    """
+    findings: list[Finding] = []
+    for layer, stacks in normalised.items():
         for stack in stacks:
-            by_environment.setdefault(stack.environment, []).append(stack)
-    words = {
-        environment: set().union(*(_words(stack) for stack in stacks))
-        for environment, stacks in by_environment.items()
-    }
-    for environment in by_environment:
-        used_in = [other for other in words if other != environment and environment in words[other]]
-        if used_in:
-            findings.append(
-                Finding(
-                    ENVIRONMENT_NAME,
-                    "-",
-                    environment,
-                    "-",
-                    "-",
-                    f"{environment!r} is also a word in the stacks of {', '.join(used_in)} "
-                    "(a region, service or resource name): rename the environment",
+            for other in environments:
+                places = mentions_of(stack, other) if other != stack.environment else []
+                if not places:
+                    continue
+                resource, path, text = places[0]
+                findings.append(
+                    Finding(
+                        ISOLATION,
+                        layer,
+                        stack.environment,
+                        resource,
+                        path,
+                        f"names environment {other!r} in {len(places)} place(s), e.g. {text}: "
+                        f"a stack may name only its own environment (or, if {other!r} is an "
+                        "ordinary word here, rename that environment)",
+                    )
                 )
-            )
     return findings
 
 
@@ -297,12 +307,10 @@ def run_check(
         ]
         for layer in deploy_order()
     }
-    clashes = environment_name_clashes(normalised)
-    findings += clashes
-    if not clashes:
-        for layer, stacks in normalised.items():
-            if len(stacks) > 1:
-                findings += compare_layer(layer, stacks, knobs)
+    findings += environment_mentions(normalised, environments)
+    for layer, stacks in normalised.items():
+        if len(stacks) > 1:
+            findings += compare_layer(layer, stacks, knobs)
     matrix, stale_knobs = difference_matrix(normalised, knobs)
     findings += stale_knobs
     findings += policy_findings(rendered, environments)

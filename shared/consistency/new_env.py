@@ -79,9 +79,34 @@ def planned_files(
     return pairs
 
 
+def refuse_ordinary_words(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> None:
+    """Refuse a name the source environment's stacks already use as a word (``east`` in
+    ``us-east-1``, ``validator``, ``table``): it could not be told apart from the
+    environment when names are compared, so ``check`` could not prove anything about it."""
+    from shared.consistency.check import mentions_of, render_all  # renders: imports pulumi
+    from shared.consistency.normalise import normalise_stack
+
+    rendered, failures = render_all([source], projects_dir)
+    if failures:
+        raise StackEnvironmentError(
+            f"source environment {source!r} does not render: "
+            + "; ".join(failure.message for failure in failures)
+        )
+    for stack in rendered[source].values():
+        places = mentions_of(normalise_stack(stack), name)
+        if places:
+            resource, _, text = places[0]
+            raise StackEnvironmentError(
+                f"environment name {name!r} is already a word in {source}'s stacks "
+                f"({stack.layer} {resource}: {text}); it could not be told apart from the "
+                "environment in names: choose another name"
+            )
+
+
 def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> list[Path]:
     """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s; the paths written."""
     pairs = planned_files(name, source, projects_dir)
+    refuse_ordinary_words(name, source, projects_dir)
     contents = []
     for source_file, target in pairs:
         original = source_file.read_text()
