@@ -14,6 +14,7 @@ from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
 
+from shared import consistency_tasks
 from shared import deploy as chain
 from shared.environments import environments
 from shared.layers import REPO_ROOT, deploy_order, layer_names
@@ -174,6 +175,6 @@ local.add_task(local_status, "status")
 # The root namespace is explicit so more task modules can be added to it (ns.add_task /
 # ns.add_collection), e.g. the offline render, check and new-env tasks.
 ns = Collection()
-for _task in (deploy, preview, destroy, outputs, test, lint):
+for _task in (deploy, preview, destroy, outputs, test, lint, *consistency_tasks.TASKS):
     ns.add_task(_task)
 ns.add_collection(local)
