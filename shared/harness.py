@@ -17,18 +17,23 @@ import json
 import os
 import runpy
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import pulumi
 import yaml
 from pulumi.runtime import mocks as pulumi_mocks
+from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
+from pulumi.runtime.proto import source_pb2
 from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _sync_await
+from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from shared.environments import stack_file
 from shared.errors import SettingsError
@@ -276,25 +281,97 @@ class RenderedStack:
 
 
 # --------------------------------------------------------------------------- rendering
+def _provided_modules(directory: Path) -> set[str]:
+    """The top-level module names a project folder provides (``__main__.py`` is the program)."""
+    return {
+        path.name.removesuffix(".py")
+        for path in directory.iterdir()
+        if (path.suffix == ".py" and path.name != "__main__.py") or (path / "__init__.py").is_file()
+    }
+
+
+def _loaded_names(provided: set[str]) -> list[str]:
+    return [
+        name
+        for name in list(sys.modules)
+        if name.partition(".")[0] in provided and name != "__main__"
+    ]
+
+
 def _forget_layer_modules(directory: Path) -> None:
     """Drop the modules a project folder provides, wherever they were first imported from.
 
     Each render then runs that folder's code: a second environment re-runs the program, and
     a test's edited copy of ``projects/`` (``projects_dir=``) is not shadowed by the module of
-    the same name imported earlier from the real folder. String prefixes, not ``Path``
-    objects: this runs over all of ``sys.modules`` once per render.
+    the same name imported earlier from the real folder.
     """
-    provided = {
-        path.name.removesuffix(".py")
-        for path in directory.iterdir()
-        if (path.suffix == ".py" and path.name != "__main__.py") or (path / "__init__.py").is_file()
-    }
+    for name in _loaded_names(_provided_modules(directory)):
+        del sys.modules[name]
+
+
+# Per project folder, the modules its program imported from that folder, with the file's
+# (mtime, size) then. The next render of the same folder reinstalls them instead of importing
+# them again (compiling, rebuilding pydantic models): the program (``__main__.py``) still runs
+# every time, and an edited file is imported afresh.
+_imported_from_folder: dict[Path, dict[str, tuple[ModuleType, tuple[int, int]]]] = {}
+
+
+def _file_stamp(file: str) -> tuple[int, int]:
+    status = os.stat(file)
+    return (status.st_mtime_ns, status.st_size)
+
+
+def _install_layer_modules(directory: Path) -> None:
+    _forget_layer_modules(directory)
+    for name, (module, stamp) in _imported_from_folder.get(directory, {}).items():
+        file = module.__file__ or ""
+        if os.path.exists(file) and _file_stamp(file) == stamp:
+            sys.modules[name] = module
+
+
+def _remember_layer_modules(directory: Path) -> None:
     folder = f"{directory}{os.sep}"
-    for name, module in list(sys.modules.items()):
+    remembered = {}
+    for name in _loaded_names(_provided_modules(directory)):
+        module = sys.modules[name]
         file = getattr(module, "__file__", None) or ""
-        from_folder = name.partition(".")[0] in provided or file.startswith(folder)
-        if from_folder and name != "__main__":
-            del sys.modules[name]
+        if file.startswith(folder):
+            remembered[name] = (module, _file_stamp(file))
+    _imported_from_folder[directory] = remembered
+
+
+class _InlineExecutor(ThreadPoolExecutor):
+    """Runs each call at once, in the caller's thread. The SDK sends every monitor call to a
+    thread; the mock monitor answers synchronously, so the thread hop is pure latency."""
+
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        try:
+            future.set_result(fn(*args, **kwargs))
+        except BaseException as error:  # delivered to the awaiting coroutine, as a thread would
+            future.set_exception(error)
+        return future
+
+
+def _no_stack_trace() -> Any:
+    return source_pb2.StackTrace()
+
+
+@contextmanager
+def _offline_registrations() -> Iterator[None]:
+    """Skip what only a real engine uses, for the duration of one render: the source position
+    of every resource (a stack walk that reads source files, per registration) and the
+    thread per monitor call. What is registered, and how, is unchanged."""
+    loop = _ensure_event_loop()  # the loop _sync_await runs the program on
+    previous_executor = getattr(loop, "_default_executor", None)
+    previous_stack_trace = sdk_resource._get_stack_trace
+    loop.set_default_executor(_InlineExecutor(max_workers=1))
+    sdk_resource._get_stack_trace = _no_stack_trace
+    try:
+        yield
+    finally:
+        sdk_resource._get_stack_trace = previous_stack_trace
+        loop._default_executor = previous_executor  # type: ignore[attr-defined]
 
 
 def render_stack(
@@ -324,8 +401,10 @@ def render_stack(
         mocks, project=layer.project, stack=environment, preview=False, monitor=monitor
     )
     SETTINGS.outputs.clear()
-    _forget_layer_modules(directory)
-    _sync_await(run_pulumi_func(lambda: runpy.run_path(str(directory), run_name="__main__")))
+    _install_layer_modules(directory)
+    with _offline_registrations():
+        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(directory), run_name="__main__")))
+    _remember_layer_modules(directory)
 
     root = get_root_resource()
     exports = {
