@@ -7,8 +7,11 @@ namespace (``for task in consistency_tasks.TASKS: ns.add_task(task)``).
 
 from __future__ import annotations
 
+import gc
 import json
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from invoke import Context, Exit, task
@@ -23,12 +26,27 @@ _HELP = {
 }
 
 
+@contextmanager
+def _without_cycle_collection() -> Iterator[None]:
+    """A short command that allocates little: skip Python's cyclic GC while it runs. Once
+    pulumi_aws is loaded, each full collection walks its ~120k objects (~60 ms, a fifth of
+    `invoke check`) and reclaims nothing that matters; reference counting still frees."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def _print_check(projects_dir: Path, as_json: bool, failure_hint: str = "") -> None:
     """Run the check, print it, and exit non-zero on any violation."""
     from shared.consistency.check import run_check
     from shared.consistency.report import Painter, use_colour
 
-    report = run_check(projects_dir)
+    with _without_cycle_collection():
+        report = run_check(projects_dir)
     if as_json:
         print(json.dumps(report.to_json(), indent=2, sort_keys=True))
     else:
@@ -75,7 +93,8 @@ def render(
             )
     except PipelineError as error:
         raise Exit(str(error), code=2) from None
-    rendered, failures = render_all([env] if env else known, PROJECTS_DIR)
+    with _without_cycle_collection():
+        rendered, failures = render_all([env] if env else known, PROJECTS_DIR)
     if failures:
         raise Exit("\n".join(str(failure) for failure in failures), code=1)
     stacks = [
