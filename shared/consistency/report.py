@@ -110,23 +110,51 @@ def format_table(
     return "\n".join(out)
 
 
+def _common_start(texts: list[str]) -> int:
+    """How many leading characters all ``texts`` share."""
+    shortest = min(map(len, texts))
+    for index in range(shortest):
+        if len({text[index] for text in texts}) > 1:
+            return index
+    return shortest
+
+
+def _differing_parts(values: dict[str, Any], width: int = 48) -> dict[str, str]:
+    """Cells for values side by side: long strings cut to where they differ, so the
+    difference stays visible (``...us-west-2:123...`` rather than the ARN's common start)."""
+    texts = {key: display(value, width=10_000) for key, value in values.items()}
+    if len(texts) < 2 or max(map(len, texts.values())) <= width:
+        return {key: display(value, width) for key, value in values.items()}
+    prefix = _common_start(list(texts.values()))
+    suffix = _common_start([text[::-1] for text in texts.values()])
+    cells = {}
+    for key, text in texts.items():
+        start = max(0, min(prefix, len(text) - suffix) - 12)
+        end = min(len(text), max(len(text) - suffix, prefix) + 12)
+        cut = ("..." if start else "") + text[start:end] + ("..." if end < len(text) else "")
+        cells[key] = cut if len(cut) <= width else display(cut, width)
+    return cells
+
+
 def findings_table(findings: Sequence[Finding], paint: Painter) -> str:
     """One check's findings: where, the values side by side, and what is wrong."""
     value_columns: list[str] = []
     for finding in findings:
         value_columns += [key for key in finding.values if key not in value_columns]
     headers = ["layer", "env", "resource", "input", *value_columns, "problem"]
-    rows = [
-        [
-            finding.layer,
-            finding.environment,
-            finding.resource,
-            finding.input,
-            *(display(finding.values.get(column, ABSENT)) for column in value_columns),
-            finding.message,
-        ]
-        for finding in findings
-    ]
+    rows = []
+    for finding in findings:
+        cells = _differing_parts(finding.values)
+        rows.append(
+            [
+                finding.layer,
+                finding.environment,
+                finding.resource,
+                finding.input,
+                *(cells.get(column, "") for column in value_columns),
+                finding.message,
+            ]
+        )
     first_value, last_value = 4, 4 + len(value_columns)
 
     def style(row: int, column: int, text: str) -> tuple[str, ...]:
