@@ -21,7 +21,7 @@ from shared import consistency_tasks
 from shared.consistency.architecture import PathDifference, differing_paths, odd_ones_out
 from shared.consistency.check import CheckReport, run_check
 from shared.consistency.normalise import ABSENT, without_environment
-from shared.consistency.report import Finding, Painter, use_colour
+from shared.consistency.report import Finding, Painter, findings_table, use_colour
 from shared.knobs import KNOBS, Knob
 from shared.layers import PROJECTS_DIR, REPO_ROOT
 from tests.requirements import EXPECTED
@@ -383,3 +383,53 @@ def test_a_statement_present_in_some_environments_is_one_difference() -> None:
 )
 def test_the_odd_ones_out_are_named(values: dict[str, int], odd: list[str]) -> None:
     assert odd_ones_out(values) == odd
+
+
+def test_long_values_side_by_side_are_cut_to_where_they_differ() -> None:
+    arn = "arn:aws:logs:{region}:123456789012:log-group:/aws/lambda/{{env}}-validator-function:*"
+    finding = Finding(
+        "architecture",
+        "iam",
+        "prod",
+        "validator-policy",
+        "policy.Statement[WriteOwnLogs].Resource",
+        "differs and is not an environment knob",
+        {
+            env: arn.format(region=region)
+            for env, region in [("dev", "us-east-1"), ("prod", "us-west-2")]
+        },
+    )
+    row = findings_table([finding], Painter(False)).splitlines()[1]
+    assert "us-east-1" in row
+    assert "us-west-2" in row
+
+
+# --------------------------------------------------------------------------- render task
+def test_render_prints_every_resource_with_parent_dependencies_inputs_and_exports(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    consistency_tasks.render(MockContext(), env="dev", layer="iam")
+    text = capsys.readouterr().out
+    assert text.startswith("iam/dev: project rawdata-iam, stack dev, ")
+    assert (
+        "  validator-policy-attachment  aws:iam/rolePolicyAttachment:RolePolicyAttachment" in text
+    )
+    assert "depends on  validator-policy, validator-role" in text
+    assert "policy.Statement[RecordMetadata].Resource" in text
+    assert "dev_tracing     false" in text
+    assert "storage/dev:" not in text  # rendered for the chain, printed only when asked
+
+
+def test_render_json_is_the_snapshot_format(capsys: pytest.CaptureFixture[str]) -> None:
+    consistency_tasks.render(MockContext(), env="prod", layer="compute", json_=True)
+    (plan,) = json.loads(capsys.readouterr().out)
+    assert plan == json.loads((REPO_ROOT / "tests/snapshots/compute.prod.json").read_text())
+
+
+def test_render_rejects_an_unknown_environment_listing_the_known_ones() -> None:
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.render(MockContext(), env="uat")
+    assert stopped.value.code == 2
+    assert "unknown environment 'uat'; environments with stack files: dev, staging, prod" in str(
+        stopped.value.message
+    )
