@@ -126,10 +126,6 @@ class MatrixRow:
     knob: Knob
     values: dict[str, Any]  # environment -> value at the knob's path, ABSENT where missing
 
-    @property
-    def differs(self) -> bool:
-        return len({_canonical(value) for value in self.values.values()}) > 1
-
 
 def _paths_by_resource(stack: NormalisedStack) -> dict[str, dict[str, Any]]:
     """resource logical name -> every path of it (exports under ``<stack>``) -> value."""

@@ -7,7 +7,7 @@
 3. the policy rules of ``shared.policy`` on every rendered stack;
 4. the settings several layers share agree across each environment's stack files;
 plus the preconditions: every layer has a stack file per environment, every stack renders,
-no environment name is also an ordinary word of the rendered stacks.
+no stack names another environment, every knob matches something.
 """
 
 from __future__ import annotations
@@ -177,6 +177,10 @@ def format_matrix(rows: Sequence[MatrixRow], environments: Sequence[str], paint:
     return format_table(headers, cells, paint, style)
 
 
+def _render_failure(layer: str, environment: str, message: str) -> Finding:
+    return Finding(RENDER, layer, environment, STACK_RESOURCE, "-", message)
+
+
 def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendered, list[Finding]]:
     """Every layer of every environment, chained as ``render_environment`` chains them, except
     that a layer that fails is reported and only the layers depending on it are skipped."""
@@ -197,7 +201,7 @@ def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendere
             if blocked:
                 failed.append(layer.name)
                 message = f"not rendered: it reads the exports of {', '.join(blocked)}"
-                findings.append(Finding(RENDER, layer.name, environment, "<stack>", "-", message))
+                findings.append(_render_failure(layer.name, environment, message))
                 continue
             try:
                 stack = render_stack(
@@ -210,7 +214,7 @@ def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendere
                 failed.append(layer.name)
                 kind = "" if isinstance(error, PipelineError) else f"{type(error).__name__}: "
                 message = f"does not render: {kind}{error}"
-                findings.append(Finding(RENDER, layer.name, environment, "<stack>", "-", message))
+                findings.append(_render_failure(layer.name, environment, message))
                 continue
             org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
             exports_by_stack[stack_name(org, layer, environment)] = stack.exports
