@@ -20,7 +20,7 @@ from invoke import Exit, MockContext
 from shared import consistency_tasks
 from shared.consistency.architecture import PathDifference, differing_paths, odd_ones_out
 from shared.consistency.check import CheckReport, run_check
-from shared.consistency.normalise import ABSENT, without_environment
+from shared.consistency.normalise import ABSENT, UNKNOWN_SENTINEL, display, without_environment
 from shared.consistency.report import Finding, Painter, findings_table, use_colour
 from shared.knobs import KNOBS, Knob
 from shared.layers import PROJECTS_DIR, REPO_ROOT
@@ -358,6 +358,13 @@ def test_the_check_task_exits_non_zero_on_a_drift(
 )  # fmt: skip
 def test_the_environment_is_taken_out_of_whole_tokens_only(text: str, expected: str) -> None:
     assert without_environment(text, "dev") == expected
+
+
+def test_an_unresolved_output_is_shown_as_such() -> None:
+    from pulumi.runtime import rpc
+
+    assert UNKNOWN_SENTINEL == rpc.UNKNOWN
+    assert display(rpc.UNKNOWN) == "<unknown until deploy>"
 
 
 def test_a_statement_present_in_some_environments_is_one_difference() -> None:

@@ -62,10 +62,6 @@ def without_environment(text: str, environment: str) -> str:
     return environment_token(environment).sub(ENV_PLACEHOLDER, text)
 
 
-def with_environment(text: str, environment: str) -> str:
-    return text.replace(ENV_PLACEHOLDER, environment)
-
-
 def _decoded_document(text: str) -> Any:
     """A JSON object or array embedded in a string input (a policy document), else ``None``."""
     stripped = text.lstrip()
