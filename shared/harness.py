@@ -362,15 +362,19 @@ def _offline_registrations() -> Iterator[None]:
     """Skip what only a real engine uses, for the duration of one render: the source position
     of every resource (a stack walk that reads source files, per registration) and the
     thread per monitor call. What is registered, and how, is unchanged."""
+    # Both are private to the SDK: if a Pulumi release renames them, renders stay correct and
+    # only lose the speed-up.
     loop = _ensure_event_loop()  # the loop _sync_await runs the program on
     previous_executor = getattr(loop, "_default_executor", None)
-    previous_stack_trace = sdk_resource._get_stack_trace
+    previous_stack_trace = getattr(sdk_resource, "_get_stack_trace", None)
     loop.set_default_executor(_InlineExecutor(max_workers=1))
-    sdk_resource._get_stack_trace = _no_stack_trace
+    if previous_stack_trace is not None:
+        sdk_resource._get_stack_trace = _no_stack_trace
     try:
         yield
     finally:
-        sdk_resource._get_stack_trace = previous_stack_trace
+        if previous_stack_trace is not None:
+            sdk_resource._get_stack_trace = previous_stack_trace
         loop._default_executor = previous_executor  # type: ignore[attr-defined]
 
 
