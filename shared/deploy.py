@@ -260,12 +260,16 @@ def is_deployed(
 # -- the operations ------------------------------------------------------------------------
 
 
+def _select_or_create_stack(c: Context, target: Target, layer: Layer) -> bool:
+    command = cli.stack_select(target.environment, target.stack_dir(layer), create=True)
+    return not c.run(command, warn=True, echo=True, env=target.env).failed
+
+
 def deploy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
     """``pulumi stack select --create`` then ``pulumi up`` per layer, in deploy order."""
 
     def step(layer: Layer) -> tuple[str, str]:
-        select_command = cli.stack_select(target.environment, target.stack_dir(layer), create=True)
-        if c.run(select_command, warn=True, echo=True, env=target.env).failed:
+        if not _select_or_create_stack(c, target, layer):
             return FAILED, "could not select or create the stack"
         up_command = cli.up(
             target.environment, layer.directory, yes=yes, config_file=target.config_file(layer)
@@ -294,8 +298,7 @@ def preview(c: Context, target: Target) -> list[Outcome]:
                     f"{target.invoke_hint('deploy', upstream)}"
                 )
                 return BLOCKED, f"deploy {upstream.name} first"
-        select_command = cli.stack_select(target.environment, target.stack_dir(layer), create=True)
-        if c.run(select_command, warn=True, echo=True, env=target.env).failed:
+        if not _select_or_create_stack(c, target, layer):
             return FAILED, "could not select or create the stack"
         preview_command = cli.preview(
             target.environment, layer.directory, config_file=target.config_file(layer)

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from shared.harness import RenderedStack, render_environment
+from shared.harness import RenderedStack, read_stack_config, render_environment
+from shared.layers import get_layer
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -33,3 +34,19 @@ def iam(rendered: dict[str, dict[str, RenderedStack]], env: str) -> RenderedStac
 @pytest.fixture
 def compute(rendered: dict[str, dict[str, RenderedStack]], env: str) -> RenderedStack:
     return rendered[env]["compute"]
+
+
+def stack_config_with(layer: str, environment: str, **overrides: str | None) -> dict[str, str]:
+    """A layer's real stack config with some keys replaced (``None`` removes a key).
+
+    Keys without a namespace belong to the layer's project, as in a stack file.
+    """
+    project = get_layer(layer).project
+    config = read_stack_config(get_layer(layer), environment)
+    for key, value in overrides.items():
+        full_key = key if ":" in key else f"{project}:{key}"
+        if value is None:
+            config.pop(full_key, None)
+        else:
+            config[full_key] = value
+    return config

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 
 from shared.errors import SettingsError
-from shared.harness import RenderedStack, read_stack_config, render_stack
-from shared.layers import get_layer
+from shared.harness import RenderedStack, render_stack
+from tests.conftest import stack_config_with
 from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
 
 FUNCTION = "aws:lambda/function:Function"
@@ -145,13 +145,7 @@ def test_storage_and_iam_are_read_through_fully_qualified_references(
 
 
 def render_dev_compute(rendered: dict, **overrides: str | None) -> RenderedStack:
-    config = read_stack_config(get_layer("compute"), "dev")
-    for key, value in overrides.items():
-        full_key = key if ":" in key else f"rawdata-compute:{key}"
-        if value is None:
-            config.pop(full_key, None)
-        else:
-            config[full_key] = value
+    config = stack_config_with("compute", "dev", **overrides)
     upstream = {
         f"organization/rawdata-{layer}/dev": rendered["dev"][layer].exports
         for layer in ("storage", "iam")

@@ -9,9 +9,8 @@ import pytest
 from parliament import analyze_policy_string
 
 from shared.errors import SettingsError
-from shared.harness import RenderedStack, read_stack_config, render_stack
-from shared.layers import get_layer
-from tests.conftest import ENVIRONMENTS
+from shared.harness import RenderedStack, render_stack
+from tests.conftest import ENVIRONMENTS, stack_config_with
 from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
 
 ROLE = "aws:iam/role:Role"
@@ -133,13 +132,7 @@ def test_exports(iam: RenderedStack, env: str) -> None:
 
 
 def iam_config(**overrides: str | None) -> dict[str, str]:
-    config = read_stack_config(get_layer("iam"), "dev")
-    for key, value in overrides.items():
-        if value is None:
-            config.pop(key, None)
-        else:
-            config[key] = value
-    return config
+    return stack_config_with("iam", "dev", **overrides)
 
 
 def test_org_from_config_names_the_upstream_stack(

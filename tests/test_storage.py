@@ -7,8 +7,8 @@ import json
 import pytest
 
 from shared.errors import SettingsError
-from shared.harness import RenderedStack, read_stack_config, render_stack
-from shared.layers import get_layer
+from shared.harness import RenderedStack, render_stack
+from tests.conftest import stack_config_with
 from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
 
 BUCKET = "aws:s3/bucket:Bucket"
@@ -156,14 +156,7 @@ def test_children_are_grouped_under_the_storage_component(storage: RenderedStack
 
 
 def dev_config(**overrides: str | None) -> dict[str, str]:
-    config = read_stack_config(get_layer("storage"), "dev")
-    for key, value in overrides.items():
-        full_key = key if ":" in key else f"rawdata-storage:{key}"
-        if value is None:
-            config.pop(full_key, None)
-        else:
-            config[full_key] = value
-    return config
+    return stack_config_with("storage", "dev", **overrides)
 
 
 def test_bucket_name_suffix_is_optional_and_appended(env: str) -> None:
