@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 from pulumi.runtime.config import CONFIG, get_config_env
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
+from pydantic.fields import FieldInfo
 
 from shared.errors import SettingsError
 
@@ -64,20 +65,41 @@ def _decode(model: type[BaseModel], raw: dict[str, str]) -> dict[str, Any]:
     return decoded
 
 
+def _allowed(field: FieldInfo | None) -> str:
+    """What a setting accepts, in words: its description, or what its type says."""
+    if field is None:
+        return ""
+    if field.description:
+        return field.description
+    if field.annotation in (bool, bool | None):
+        return "true or false"
+    return ""
+
+
 def describe_errors(error: ValidationError, namespace: str, model: type[BaseModel]) -> str:
-    allowed_keys = ", ".join(
-        f"{namespace}:{field.alias or name}" for name, field in model.model_fields.items()
+    fields_by_key = {field.alias or name: field for name, field in model.model_fields.items()}
+    allowed_keys = ", ".join(f"{namespace}:{key}" for key in fields_by_key) or (
+        "none (this namespace has no settings yet)"
     )
     lines = []
     for problem in error.errors():
         location = ".".join(str(part) for part in problem["loc"])
         key = f"{namespace}:{location}" if location else namespace
+        allowed = _allowed(fields_by_key.get(str(problem["loc"][0]))) if location else ""
         if problem["type"] == "extra_forbidden":
             lines.append(f"{key} is not a known setting; allowed keys: {allowed_keys}")
         elif problem["type"] == "missing":
-            lines.append(f"{key} is required but not set in the stack file")
+            hint = f" (allowed: {allowed})" if allowed else ""
+            lines.append(f"{key} is required but not set in the stack file{hint}")
         elif location:
-            lines.append(f"{key} = {problem['input']!r} is not allowed: {problem['msg']}")
+            # A regex says less to a reader than the description of what it accepts.
+            reason = (
+                "" if problem["type"] == "string_pattern_mismatch" and allowed else problem["msg"]
+            )
+            line = f"{key} = {problem['input']!r} is not allowed"
+            line += f": {reason}" if reason else ""
+            line += f"; allowed: {allowed}" if allowed else ""
+            lines.append(line)
         else:
             lines.append(f"{namespace}: {problem['msg'].removeprefix('Value error, ')}")
     return "\n".join(lines)

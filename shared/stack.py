@@ -25,8 +25,16 @@ SELF_MANAGED_BACKEND_ORG = "organization"
 class SharedSettings(StackSettings):
     """``pipeline:*`` keys: the same in every layer's stack file of one environment."""
 
-    project: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/=+@-]{0,255}$")
-    org: str = Field(SELF_MANAGED_BACKEND_ORG, pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+    project: str = Field(
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9 ._:/=+@-]{0,255}$",
+        description="the Project tag's value: up to 256 letters, digits, spaces and ._:/=+@-",
+    )
+    org: str = Field(
+        SELF_MANAGED_BACKEND_ORG,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]*$",
+        description="a Pulumi organization name (letters, digits, _ . -); "
+        f"{SELF_MANAGED_BACKEND_ORG!r} for file:// and s3:// backends",
+    )
     tracing: bool | None = None
 
 

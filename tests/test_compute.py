@@ -186,7 +186,7 @@ def test_tracing_that_the_role_was_not_granted_is_refused(rendered: dict) -> Non
         ),
         (
             {"memorySize": None},
-            "rawdata-compute:memorySize is required but not set in the stack file",
+            "rawdata-compute:memorySize is required but not set in the stack file (allowed: whole MB from 128 to 10240)",
         ),
         (
             {"alarmActions": '["not-an-arn"]'},

@@ -164,3 +164,19 @@ def test_tracing_must_be_stated_for_the_iam_layer() -> None:
 def test_region_must_be_stated() -> None:
     with pytest.raises(SettingsError, match="aws:region is required but not set"):
         render_stack("iam", "dev", config=iam_config(**{"aws:region": None}))
+
+
+def test_an_unknown_key_in_a_namespace_without_settings_says_so() -> None:
+    with pytest.raises(
+        SettingsError,
+        match=r"rawdata-iam:roleName is not a known setting; allowed keys: none \(this namespace has no settings yet\)",
+    ):
+        render_stack("iam", "dev", config=iam_config(**{"rawdata-iam:roleName": "x"}))
+
+
+def test_a_bad_boolean_names_true_and_false() -> None:
+    with pytest.raises(
+        SettingsError,
+        match=r"pipeline:tracing = 'maybe' is not allowed: .*; allowed: true or false",
+    ):
+        render_stack("iam", "dev", config=iam_config(**{"pipeline:tracing": "maybe"}))

@@ -159,10 +159,11 @@ def dev_config(**overrides: str | None) -> dict[str, str]:
     return stack_config_with("storage", "dev", **overrides)
 
 
-def test_bucket_name_suffix_is_optional_and_appended(env: str) -> None:
-    stack = render_stack("storage", "dev", config=dev_config(bucketNameSuffix="acme-data"))
-    assert stack.one(BUCKET)["bucket"] == "dev-rawdata-bucket-acme-data"
-    assert stack.exports["dev_bucket_arn"] == "arn:aws:s3:::dev-rawdata-bucket-acme-data"
+@pytest.mark.parametrize("suffix", ["acme-data", "7"])
+def test_bucket_name_suffix_is_optional_and_appended(suffix: str) -> None:
+    stack = render_stack("storage", "dev", config=dev_config(bucketNameSuffix=suffix))
+    assert stack.one(BUCKET)["bucket"] == f"dev-rawdata-bucket-{suffix}"
+    assert stack.exports["dev_bucket_arn"] == f"arn:aws:s3:::dev-rawdata-bucket-{suffix}"
 
 
 @pytest.mark.parametrize(
@@ -188,11 +189,12 @@ def test_bucket_name_suffix_is_optional_and_appended(env: str) -> None:
         ),
         (
             {"noncurrentVersionExpirationDays": None},
-            "rawdata-storage:noncurrentVersionExpirationDays is required but not set in the stack file",
+            "rawdata-storage:noncurrentVersionExpirationDays is required but not set in the stack file (allowed: a whole number of days from 1 to 36500)",
         ),
         (
             {"bucketNameSuffix": "Has_Capitals"},
-            "rawdata-storage:bucketNameSuffix = 'Has_Capitals' is not allowed",
+            "rawdata-storage:bucketNameSuffix = 'Has_Capitals' is not allowed; allowed: empty, "
+            "or 1-32 lowercase letters, digits and hyphens, starting and ending with a letter or digit",
         ),
         (
             {"forceDestory": "true"},
@@ -201,7 +203,7 @@ def test_bucket_name_suffix_is_optional_and_appended(env: str) -> None:
         ),
         (
             {"forceDestroy": "sometimes"},
-            "rawdata-storage:forceDestroy = 'sometimes' is not allowed: Input should be a valid boolean",
+            "rawdata-storage:forceDestroy = 'sometimes' is not allowed: Input should be a valid boolean, unable to interpret input; allowed: true or false",
         ),
     ],
 )

@@ -28,17 +28,24 @@ LogRetentionDays = Literal[
 class ComputeSettings(StackSettings):
     """``rawdata-compute:*`` keys."""
 
-    memory_size: int = Field(ge=128, le=10240)
+    memory_size: int = Field(ge=128, le=10240, description="whole MB from 128 to 10240")
     log_retention_days: LogRetentionDays
-    timeout_seconds: int = Field(60, ge=1, le=900)
-    max_object_bytes: int = Field(1024**3, ge=1)
-    max_json_document_bytes: int = Field(16 * 1024**2, ge=1)
+    timeout_seconds: int = Field(60, ge=1, le=900, description="whole seconds from 1 to 900")
+    max_object_bytes: int = Field(1024**3, ge=1, description="a whole number of bytes, at least 1")
+    max_json_document_bytes: int = Field(
+        16 * 1024**2, ge=1, description="a whole number of bytes, at least 1"
+    )
     # Lambda's own bounds for asynchronous invocations.
-    max_retry_attempts: int = Field(2, ge=0, le=2)
-    max_event_age_seconds: int = Field(6 * 60 * 60, ge=60, le=6 * 60 * 60)
+    max_retry_attempts: int = Field(2, ge=0, le=2, description="0, 1 or 2")
+    max_event_age_seconds: int = Field(
+        6 * 60 * 60, ge=60, le=6 * 60 * 60, description="whole seconds from 60 to 21600"
+    )
     alarm_actions: list[
         Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:")]
-    ] = Field(default_factory=list)
+    ] = Field(
+        default_factory=list,
+        description='a list of ARNs to notify, e.g. ["arn:aws:sns:us-east-1:123456789012:alerts"]',
+    )
 
 
 def inline_package() -> pulumi.AssetArchive:

@@ -18,15 +18,28 @@ TABLE_HASH_KEY = "object_key"
 TABLE_RANGE_KEY = "version_id"  # the bucket is versioned: one item per object version
 
 
+CAPACITY_RULE = "a whole number from 1 to 40000, only with tableBillingMode PROVISIONED"
+
+
 class StorageSettings(StackSettings):
     """``rawdata-storage:*`` keys. Safety settings default to the safe value."""
 
-    bucket_name_suffix: str = Field("", pattern=r"^([a-z0-9][a-z0-9-]{0,30}[a-z0-9])?$")
+    bucket_name_suffix: str = Field(
+        "",
+        pattern=r"^([a-z0-9]([a-z0-9-]{0,30}[a-z0-9])?)?$",
+        description="empty, or 1-32 lowercase letters, digits and hyphens, "
+        "starting and ending with a letter or digit",
+    )
     force_destroy: bool = False
-    noncurrent_version_expiration_days: int = Field(ge=1, le=36500)
-    table_billing_mode: Literal["PROVISIONED", "PAY_PER_REQUEST"]
-    table_read_capacity: int | None = Field(None, ge=1, le=40000)
-    table_write_capacity: int | None = Field(None, ge=1, le=40000)
+    noncurrent_version_expiration_days: int = Field(
+        ge=1, le=36500, description="a whole number of days from 1 to 36500"
+    )
+    table_billing_mode: Literal["PROVISIONED", "PAY_PER_REQUEST"] = Field(
+        description="PROVISIONED (with tableReadCapacity and tableWriteCapacity) "
+        "or PAY_PER_REQUEST (on-demand, no capacity keys)"
+    )
+    table_read_capacity: int | None = Field(None, ge=1, le=40000, description=CAPACITY_RULE)
+    table_write_capacity: int | None = Field(None, ge=1, le=40000, description=CAPACITY_RULE)
     point_in_time_recovery: bool = True
     deletion_protection: bool = True
     protect_stateful_resources: bool = True
