@@ -1,6 +1,6 @@
 """Code every layer of the raw-data pipeline imports.
 
-Import-light modules (``layers``, ``environments``, ``naming``, ``errors``) never import
-Pulumi, so ``tasks.py`` stays fast; the Pulumi-facing modules (``settings``, ``stack``,
-``references``, ``harness``) do.
+Import-light modules (``layers``, ``environments``, ``naming``, ``errors``, ``deploy``,
+``consistency_tasks``) never import Pulumi at load time, so ``tasks.py`` stays fast; the
+Pulumi-facing modules (``settings``, ``stack``, ``harness``, ``policy``) do.
 """

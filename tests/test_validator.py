@@ -25,8 +25,8 @@ from moto import mock_aws
 VALIDATOR_PATH = Path(__file__).resolve().parents[1] / "projects" / "compute" / "validator.py"
 
 REGION = "eu-west-1"
-BUCKET = "rawdata-dev-landing"
-TABLE = "rawdata-dev-object-metadata"
+BUCKET = "dev-rawdata-bucket"
+TABLE = "dev-metadata-table"
 EVENT_TIME = "2025-11-26T09:15:02.417Z"
 
 # Keys as people really name files: spaces, non-ASCII letters and a literal plus sign, which S3
@@ -289,7 +289,7 @@ def test_array_json_counts_elements(validator: ModuleType, s3: Any, dynamodb: An
 def test_object_in_unversioned_bucket_is_recorded_as_version_null(
     validator: ModuleType, s3: Any, dynamodb: Any
 ) -> None:
-    bucket = "rawdata-dev-unversioned"
+    bucket = "dev-unversioned-bucket"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": REGION})
     response = s3.put_object(Bucket=bucket, Key="a.jsonl", Body=b'{"a": 1}\n')
     record = notification_record(

@@ -5,9 +5,10 @@ Entry point: ``validator.handler(event, context)`` for S3 ``ObjectCreated`` noti
 This file is uploaded inline as the whole Lambda package, so it must stay one self-contained
 module that needs only the standard library and boto3 (what the Lambda Python runtime ships).
 
-The function's role may call only s3:GetObject / s3:GetObjectVersion (head_object and get_object)
-and dynamodb:PutItem. Hence duplicate deliveries are absorbed by a conditional put rather than by
-reading the table first.
+The handler calls only head_object/get_object (s3:GetObject, s3:GetObjectVersion; the role's
+s3:ListBucket makes a missing object a 404) and dynamodb:PutItem: the role cannot read the table.
+Hence duplicate deliveries are absorbed by a conditional put rather than by reading the table
+first.
 """
 
 import codecs
