@@ -31,7 +31,7 @@ from shared.local_emulator import LocalEmulator
 DONE = "done"
 FAILED = "failed"
 NOT_RUN = "not run"
-BLOCKED = "blocked"  # preview only: an upstream stack has never been deployed
+BLOCKED = "blocked"  # preview only: the stack, or an upstream one, has never been deployed
 SKIPPED = "skipped"  # destroy only: the stack does not exist, so there is nothing to destroy
 
 # Destroying these needs --confirm-prod on top of everything else.
@@ -261,8 +261,16 @@ def is_deployed(
 
 
 def _select_or_create_stack(c: Context, target: Target, layer: Layer) -> bool:
+    """Deploy only: select the stack, creating it when missing."""
     command = cli.stack_select(target.environment, target.stack_dir(layer), create=True)
     return not c.run(command, warn=True, echo=True, env=target.env).failed
+
+
+def _select_existing_stack(c: Context, target: Target, layer: Layer) -> Result:
+    """Select the stack without ever creating it (preview, destroy). Output is hidden: the
+    caller says what a failure means (no such stack, or pulumi's own text)."""
+    command = cli.stack_select(target.environment, target.stack_dir(layer), create=False)
+    return c.run(command, warn=True, hide=True, env=target.env)
 
 
 def deploy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
@@ -285,8 +293,13 @@ def deploy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
 
 
 def preview(c: Context, target: Target) -> list[Outcome]:
-    """``pulumi preview --diff`` per layer; a layer whose upstream was never deployed is
-    reported (one line naming the layer to deploy first) instead of failing obscurely."""
+    """``pulumi stack select`` (never ``--create``) then ``pulumi preview --diff`` per layer.
+
+    A preview never creates a stack: a pull request must not leave empty stacks in the shared
+    backend, nor an ``encryptionsalt`` in a committed stack file. A layer whose own stack, or
+    an upstream's, was never deployed is reported "blocked" with one line naming the layer to
+    deploy first, instead of failing obscurely.
+    """
     deployed: dict[str, bool | None] = {}
 
     def step(layer: Layer) -> tuple[str, str]:
@@ -298,8 +311,18 @@ def preview(c: Context, target: Target) -> list[Outcome]:
                     f"{target.invoke_hint('deploy', upstream)}"
                 )
                 return BLOCKED, f"deploy {upstream.name} first"
-        if not _select_or_create_stack(c, target, layer):
-            return FAILED, "could not select or create the stack"
+        selected = _select_existing_stack(c, target, layer)
+        if selected.failed:
+            if cli.says_no_such_stack(_text(selected)):
+                deployed[layer.name] = False
+                _say(
+                    f"{layer.name}: cannot preview {target.environment} yet: its stack "
+                    f"{target.environment} does not exist (a preview never creates one); "
+                    f"deploy it first: {target.invoke_hint('deploy', layer)}"
+                )
+                return BLOCKED, f"deploy {layer.name} first"
+            _say(_text(selected).strip())
+            return FAILED, "could not select the stack"
         preview_command = cli.preview(
             target.environment, layer.directory, config_file=target.config_file(layer)
         )
@@ -342,8 +365,7 @@ def destroy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
     refuse_orphaning(c, target)
 
     def step(layer: Layer) -> tuple[str, str]:
-        select_command = cli.stack_select(target.environment, target.stack_dir(layer), create=False)
-        selected = c.run(select_command, warn=True, hide=True, env=target.env)
+        selected = _select_existing_stack(c, target, layer)
         if selected.failed:
             if cli.says_no_such_stack(_text(selected)):
                 _say(f"{layer.name}: no stack {target.environment}; nothing to destroy")

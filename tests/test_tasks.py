@@ -189,13 +189,13 @@ def test_preview_all_layers_checks_upstreams_then_previews_each_in_order() -> No
     )
     tasks.preview(c, env="dev")
     assert commands(c) == [
-        f"pulumi stack select --create dev --cwd {P}/storage",
+        f"pulumi stack select dev --cwd {P}/storage",
         f"pulumi preview --diff --stack dev --cwd {P}/storage",
         outputs_of("storage"),
-        f"pulumi stack select --create dev --cwd {P}/iam",
+        f"pulumi stack select dev --cwd {P}/iam",
         f"pulumi preview --diff --stack dev --cwd {P}/iam",
         outputs_of("iam"),  # storage's answer is remembered
-        f"pulumi stack select --create dev --cwd {P}/compute",
+        f"pulumi stack select dev --cwd {P}/compute",
         f"pulumi preview --diff --stack dev --cwd {P}/compute",
     ]
 
@@ -212,7 +212,7 @@ def test_preview_one_layer_checks_its_upstreams_first() -> None:
     assert commands(c) == [
         outputs_of("storage"),
         outputs_of("iam"),
-        f"pulumi stack select --create dev --cwd {P}/compute",
+        f"pulumi stack select dev --cwd {P}/compute",
         f"pulumi preview --diff --stack dev --cwd {P}/compute",
     ]
 
@@ -233,7 +233,7 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
     )
     tasks.preview(c, env="dev")  # blocked is reported, not a failure
     assert commands(c) == [
-        f"pulumi stack select --create dev --cwd {P}/storage",
+        f"pulumi stack select dev --cwd {P}/storage",
         f"pulumi preview --diff --stack dev --cwd {P}/storage",
         outputs_of("storage"),
     ]
@@ -260,12 +260,63 @@ def test_preview_names_the_earliest_undeployed_upstream() -> None:
 def test_preview_failure_stops_the_chain() -> None:
     c = MockContext(
         run={
-            f"pulumi stack select --create dev --cwd {P}/storage": ok(),
+            f"pulumi stack select dev --cwd {P}/storage": ok(),
             f"pulumi preview --diff --stack dev --cwd {P}/storage": failed(),
         }
     )
     with pytest.raises(Exit, match="preview dev: layer 'storage' failed; not run: iam, compute"):
         tasks.preview(c, env="dev")
+
+def test_preview_never_creates_a_stack() -> None:
+    c = MockContext(run=ok(json.dumps(OUTPUTS["storage"])))
+    tasks.preview(c, env="staging")
+    selects = [command for command in commands(c) if " stack select " in command]
+    assert selects == [f"pulumi stack select staging --cwd {P}/{layer.name}" for layer in LAYERS]
+    assert not any("--create" in command or " init " in command for command in commands(c))
+
+
+def test_preview_of_a_layer_whose_own_stack_does_not_exist_is_blocked_not_failed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = MockContext(
+        run={
+            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
+            f"pulumi stack select dev --cwd {P}/iam": NO_STACK,
+        }
+    )
+    tasks.preview(c, env="dev", layer="iam")  # blocked: no Exit
+    assert commands(c) == [outputs_of("storage"), f"pulumi stack select dev --cwd {P}/iam"]
+    out = capsys.readouterr().out
+    assert (
+        "iam: cannot preview dev yet: its stack dev does not exist (a preview never creates "
+        "one); deploy it first: invoke deploy --env dev --layer iam\n"
+    ) in out
+    assert re.search(r"iam\s+blocked\s+\S+\s+deploy iam first", out)
+
+
+def test_preview_of_all_layers_with_no_stacks_at_all_creates_none_and_is_blocked(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = MockContext(run={f"pulumi stack select dev --cwd {P}/storage": NO_STACK})
+    tasks.preview(c, env="dev")
+    # storage's missing stack is remembered: iam and compute run no command at all.
+    assert commands(c) == [f"pulumi stack select dev --cwd {P}/storage"]
+    out = capsys.readouterr().out
+    assert re.search(r"storage\s+blocked\s+\S+\s+deploy storage first", out)
+    assert re.search(r"compute\s+blocked\s+\S+\s+deploy storage first", out)
+
+
+def test_preview_that_cannot_select_an_existing_stack_fails_and_shows_why(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    c = MockContext(
+        run={f"pulumi stack select dev --cwd {P}/storage": failed("error: access denied")}
+    )
+    with pytest.raises(Exit, match="preview dev: layer 'storage' failed; not run: iam, compute"):
+        tasks.preview(c, env="dev")
+    out = capsys.readouterr().out
+    assert "error: access denied" in out
+    assert re.search(r"storage\s+failed\s+\S+\s+could not select the stack", out)
 
 
 # -- destroy ------------------------------------------------------------------------------
