@@ -267,6 +267,7 @@ def test_preview_failure_stops_the_chain() -> None:
     with pytest.raises(Exit, match="preview dev: layer 'storage' failed; not run: iam, compute"):
         tasks.preview(c, env="dev")
 
+
 def test_preview_never_creates_a_stack() -> None:
     c = MockContext(run=ok(json.dumps(OUTPUTS["storage"])))
     tasks.preview(c, env="staging")
