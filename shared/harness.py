@@ -5,7 +5,8 @@ project folder is the program), but against ``pulumi.runtime.set_mocks``: the mo
 the attributes AWS would (ARNs, URLs, ids) so that values flow between resources as in a
 real deployment, and records every registration with its inputs, parent, dependencies and
 ``protect`` flag. ``render_environment`` chains the layers in deploy order, feeding each
-layer's exports to the StackReferences of the layers after it.
+layer's exports to the StackReferences of the layers after it (and, when asked, recording a
+layer that fails and skipping only the layers that read its exports).
 
 The unit tests, ``invoke render`` and ``invoke check`` all use this one harness.
 """
@@ -36,7 +37,7 @@ from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
 from shared.environments import stack_file
-from shared.errors import SettingsError
+from shared.errors import PipelineError, SettingsError
 from shared.layers import Layer, deploy_order, get_layer
 from shared.stack import SELF_MANAGED_BACKEND_ORG
 
@@ -429,16 +430,57 @@ def stack_name(org: str, layer: Layer, environment: str) -> str:
     return f"{org}/{layer.project}/{environment}"
 
 
+@dataclass(frozen=True)
+class LayerFailure:
+    """A layer of an environment that was not rendered (``render_environment(failures=...)``)."""
+
+    layer: str
+    environment: str
+    error: Exception | None  # what rendering the layer raised; None when it was not tried
+    blocked_by: tuple[str, ...] = ()  # the failed upstream layers whose exports it reads
+
+    @property
+    def message(self) -> str:
+        if self.blocked_by:
+            return f"not rendered: it reads the exports of {', '.join(self.blocked_by)}"
+        kind = "" if isinstance(self.error, PipelineError) else f"{type(self.error).__name__}: "
+        return f"does not render: {kind}{self.error}"
+
+
 def render_environment(
-    environment: str, *, projects_dir: Path | None = None
+    environment: str,
+    *,
+    projects_dir: Path | None = None,
+    failures: list[LayerFailure] | None = None,
 ) -> dict[str, RenderedStack]:
-    """Every layer of one environment, in deploy order, each fed its upstream layers' exports."""
+    """Every layer of one environment, in deploy order, each fed its upstream layers' exports.
+
+    A layer that fails raises, unless ``failures`` is given: then the failure is appended to
+    it, only the layers that read its exports are skipped (and appended too), and the result
+    holds the layers that rendered.
+    """
     rendered: dict[str, RenderedStack] = {}
     exports_by_stack: dict[str, dict[str, Any]] = {}
+    failed: set[str] = set()
     for layer in deploy_order():
-        stack = render_stack(
-            layer.name, environment, upstream_exports=exports_by_stack, projects_dir=projects_dir
-        )
+        blocked = tuple(upstream for upstream in layer.depends_on if upstream in failed)
+        if blocked and failures is not None:
+            failed.add(layer.name)
+            failures.append(LayerFailure(layer.name, environment, None, blocked))
+            continue
+        try:
+            stack = render_stack(
+                layer.name,
+                environment,
+                upstream_exports=exports_by_stack,
+                projects_dir=projects_dir,
+            )
+        except Exception as error:  # recorded when asked to; the other layers still render
+            if failures is None:
+                raise
+            failed.add(layer.name)
+            failures.append(LayerFailure(layer.name, environment, error))
+            continue
         org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
         exports_by_stack[stack_name(org, layer, environment)] = stack.exports
         rendered[layer.name] = stack

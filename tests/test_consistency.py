@@ -22,6 +22,7 @@ from shared.consistency.architecture import PathDifference, differing_paths, odd
 from shared.consistency.check import CheckReport, run_check
 from shared.consistency.normalise import ABSENT, UNKNOWN_SENTINEL, display, without_environment
 from shared.consistency.report import Finding, Painter, findings_table, use_colour
+from shared.errors import SettingsError
 from shared.knobs import KNOBS, Knob
 from shared.layers import PROJECTS_DIR, REPO_ROOT
 from tests.requirements import EXPECTED
@@ -274,6 +275,46 @@ def test_a_stack_that_does_not_render_is_reported_and_the_others_still_checked(
     assert (failed.layer, failed.environment) == ("compute", "staging")
     assert "pipeline:tracing is false in the compute stack file" in failed.message
     assert set(report.rendered["prod"]) == {"storage", "iam", "compute"}
+
+
+def test_a_layer_that_does_not_render_skips_only_the_layers_reading_its_exports(
+    projects_copy: Path,
+) -> None:
+    edit(
+        projects_copy / "storage" / "Pulumi.staging.yaml",
+        "tableBillingMode: PROVISIONED",
+        "tableBillingMode: SOMETIMES",
+    )
+    report = run_check(projects_copy)
+    rendering = [
+        (f.layer, f.environment, f.message) for f in report.findings if f.check == "render"
+    ]
+    assert rendering[1:] == [
+        ("iam", "staging", "not rendered: it reads the exports of storage"),
+        ("compute", "staging", "not rendered: it reads the exports of storage, iam"),
+    ]
+    assert rendering[0][:2] == ("storage", "staging")
+    assert rendering[0][2].startswith("does not render: invalid stack configuration")
+    assert report.rendered["staging"] == {}
+    assert set(report.rendered["dev"]) == {"storage", "iam", "compute"}
+
+
+def test_render_environment_raises_unless_asked_to_record_failures(projects_copy: Path) -> None:
+    from shared.harness import LayerFailure, render_environment
+
+    (projects_copy / "iam" / "Pulumi.dev.yaml").unlink()
+    with pytest.raises(SettingsError, match="layer 'iam' has no stack file for 'dev'"):
+        render_environment("dev", projects_dir=projects_copy)
+    failures: list[LayerFailure] = []
+    rendered = render_environment("dev", projects_dir=projects_copy, failures=failures)
+    assert list(rendered) == ["storage"]
+    assert [(f.layer, f.blocked_by) for f in failures] == [("iam", ()), ("compute", ("iam",))]
+    assert isinstance(failures[0].error, SettingsError)
+    report = run_check(projects_copy)  # the missing file is the stack-files check's to report
+    assert [(f.check, f.layer) for f in report.findings if f.environment == "dev"] == [
+        ("stack-files", "iam"),
+        ("render", "compute"),
+    ]
 
 
 def test_an_iam_statement_reaching_another_environments_table_fails(projects_copy: Path) -> None:

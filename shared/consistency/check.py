@@ -55,9 +55,8 @@ from shared.consistency.stack_files import (
     shared_settings,
     stack_file_path,
 )
-from shared.errors import PipelineError
 from shared.knobs import KNOBS, Knob
-from shared.layers import PROJECTS_DIR, deploy_order
+from shared.layers import PROJECTS_DIR, deploy_order, get_layer
 
 if TYPE_CHECKING:
     from shared.harness import RenderedStack
@@ -177,49 +176,25 @@ def format_matrix(rows: Sequence[MatrixRow], environments: Sequence[str], paint:
     return format_table(headers, cells, paint, style)
 
 
-def _render_failure(layer: str, environment: str, message: str) -> Finding:
-    return Finding(RENDER, layer, environment, STACK_RESOURCE, "-", message)
-
-
 def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendered, list[Finding]]:
-    """Every layer of every environment, chained as ``render_environment`` chains them, except
-    that a layer that fails is reported and only the layers depending on it are skipped."""
-    from shared.harness import render_stack, stack_name  # imports pulumi: only when rendering
-    from shared.stack import SELF_MANAGED_BACKEND_ORG
+    """Every layer of every environment, chained by ``render_environment``: a layer that fails
+    is a finding, and only the layers depending on it are skipped. A layer without a stack file
+    is left to the stack-files check (the layers depending on it are still reported)."""
+    from shared.harness import LayerFailure, render_environment  # imports pulumi: only here
 
     rendered: Rendered = {}
     findings: list[Finding] = []
     for environment in environments:
-        stacks: dict[str, RenderedStack] = {}
-        exports_by_stack: dict[str, dict[str, Any]] = {}
-        failed: list[str] = []
-        for layer in deploy_order():
-            if not stack_file_path(projects_dir, layer, environment).is_file():
-                failed.append(layer.name)  # reported by the stack-files check
-                continue
-            blocked = [upstream for upstream in layer.depends_on if upstream in failed]
-            if blocked:
-                failed.append(layer.name)
-                message = f"not rendered: it reads the exports of {', '.join(blocked)}"
-                findings.append(_render_failure(layer.name, environment, message))
-                continue
-            try:
-                stack = render_stack(
-                    layer.name,
-                    environment,
-                    upstream_exports=exports_by_stack,
-                    projects_dir=projects_dir,
-                )
-            except Exception as error:  # any failure is a finding; the other stacks still run
-                failed.append(layer.name)
-                kind = "" if isinstance(error, PipelineError) else f"{type(error).__name__}: "
-                message = f"does not render: {kind}{error}"
-                findings.append(_render_failure(layer.name, environment, message))
-                continue
-            org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
-            exports_by_stack[stack_name(org, layer, environment)] = stack.exports
-            stacks[layer.name] = stack
-        rendered[environment] = stacks
+        failures: list[LayerFailure] = []
+        rendered[environment] = render_environment(
+            environment, projects_dir=projects_dir, failures=failures
+        )
+        findings += [
+            Finding(RENDER, failure.layer, environment, STACK_RESOURCE, "-", failure.message)
+            for failure in failures
+            if failure.blocked_by
+            or stack_file_path(projects_dir, get_layer(failure.layer), environment).is_file()
+        ]
     return rendered, findings
 
 
