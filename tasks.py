@@ -10,6 +10,8 @@ moto imports here or in the modules it imports; see benchmarks/tasks_import.py.
 
 from __future__ import annotations
 
+import shlex
+import sys
 from pathlib import Path
 
 from invoke import Collection, Context, Exit, task
@@ -141,11 +143,17 @@ def local_status(c: Context) -> None:
     print(f"running on {info.endpoint} (pid {info.pid})" if info else "not running")
 
 
+def _tool(module: str) -> str:
+    """Run a tool from the interpreter running invoke (the repository's .venv), so
+    `.venv/bin/invoke test` works without activating the virtualenv or anything on PATH."""
+    return f"{shlex.quote(sys.executable)} -m {module}"
+
+
 @task(help={"options": 'extra pytest arguments, e.g. "-k deploy -x"'})
 def test(c: Context, options: str = "") -> None:
     """Run the offline test suite (pytest)."""
     with c.cd(REPO_ROOT):
-        c.run(f"python -m pytest {options}".rstrip(), pty=True)
+        c.run(f"{_tool('pytest')} {options}".rstrip(), pty=True)
 
 
 def workflow_files(folder: Path = WORKFLOWS_DIR) -> list[Path]:
@@ -157,9 +165,10 @@ def lint(c: Context) -> None:
     """Lint: ruff check, ruff format --check, and the GitHub workflows against their schema."""
     relative = [str(path.relative_to(REPO_ROOT)) for path in workflow_files()]
     commands = [
-        "ruff check .",
-        "ruff format --check .",
-        "check-jsonschema --builtin-schema vendor.github-workflows " + " ".join(relative),
+        f"{_tool('ruff')} check .",
+        f"{_tool('ruff')} format --check .",
+        f"{_tool('check_jsonschema')} --builtin-schema vendor.github-workflows "
+        + " ".join(relative),
     ]
     with c.cd(REPO_ROOT):
         failed = [command for command in commands if c.run(command, warn=True).failed]

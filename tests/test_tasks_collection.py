@@ -4,8 +4,12 @@
 from __future__ import annotations
 
 import copy
+import importlib.util
+import os
+import shlex
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from invoke import Collection, Exit, MockContext, Result, Task, task
@@ -90,10 +94,11 @@ def lint_commands() -> list[str]:
     workflows = " ".join(
         str(path.relative_to(REPO_ROOT)) for path in sorted(tasks.WORKFLOWS_DIR.glob("*.yml"))
     )
+    python = shlex.quote(sys.executable)
     return [
-        "ruff check .",
-        "ruff format --check .",
-        f"check-jsonschema --builtin-schema vendor.github-workflows {workflows}",
+        f"{python} -m ruff check .",
+        f"{python} -m ruff format --check .",
+        f"{python} -m check_jsonschema --builtin-schema vendor.github-workflows {workflows}",
     ]
 
 
@@ -115,11 +120,48 @@ def test_lint_runs_every_check_and_names_the_failed_ones() -> None:
     assert len(c.run.call_args_list) == 3
 
 
-def test_test_task_runs_pytest() -> None:
+def test_test_task_runs_pytest_with_the_interpreter_running_invoke() -> None:
     c = MockContext(run=Result(exited=0))
     tasks.test(c)
     tasks.test(c, options="-k deploy -x")
+    python = shlex.quote(sys.executable)
     assert [call.args[0] for call in c.run.call_args_list] == [
-        "python -m pytest",
-        "python -m pytest -k deploy -x",
+        f"{python} -m pytest",
+        f"{python} -m pytest -k deploy -x",
     ]
+
+
+def test_lint_and_test_need_nothing_on_path_only_the_running_interpreter() -> None:
+    """`.venv/bin/invoke lint|test` works without activating the virtualenv: every command
+    starts with sys.executable and runs a module that interpreter can import."""
+    c = MockContext(run=Result(exited=0))
+    tasks.lint(c)
+    tasks.test(c)
+    for call in c.run.call_args_list:
+        python, flag, module, *_ = shlex.split(call.args[0])
+        assert (python, flag) == (sys.executable, "-m"), call.args[0]
+        assert importlib.util.find_spec(module) is not None, f"{module} is not installed"
+        assert importlib.util.find_spec(f"{module}.__main__") is not None, module
+
+
+def test_invoke_test_runs_from_the_venv_without_activating_it() -> None:
+    """What CI does: `.venv/bin/invoke test` with the virtualenv's bin/ not on PATH."""
+    venv_bin = str(Path(sys.executable).parent)
+    path = os.pathsep.join(
+        folder
+        for folder in os.environ.get("PATH", os.defpath).split(os.pathsep)
+        if folder and Path(folder).resolve() != Path(venv_bin).resolve()
+    )
+    env = {**os.environ, "PATH": path}
+    env.pop("VIRTUAL_ENV", None)
+    result = subprocess.run(
+        [sys.executable, "-m", "invoke", "test", "--options", "--co -q tests/test_workflows.py"],
+        cwd=REPO_ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "tests collected" in result.stdout
