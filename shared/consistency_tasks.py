@@ -140,16 +140,25 @@ def new_env(c: Context, name: str, from_: str, json_: bool = False) -> None:
     """Replicate an environment: write Pulumi.NAME.yaml in every layer, then run check.
 
     The stack files are the source environment's with its name replaced (in values, as a
-    whole word only). Existing files are never overwritten. Then `invoke deploy --env NAME`.
+    whole word only) and without its secrets-provider keys (encryptionsalt...: Pulumi creates
+    fresh ones with the new stack). Existing files are never overwritten. Then
+    `invoke render --update-snapshots`, and `invoke deploy --env NAME`.
     """
     from shared.consistency.new_env import new_environment
 
     try:
-        written = new_environment(name, from_, PROJECTS_DIR)
+        result = new_environment(name, from_, PROJECTS_DIR)
     except PipelineError as error:
         raise Exit(f"new-env: {error}", code=2) from None
-    for path in written:
+    for path in result.written:
         print(f"wrote {path.relative_to(PROJECTS_DIR.parent)}", file=sys.stderr)
+    for path, keys in result.secrets_left_out.items():
+        print(
+            f"left out {', '.join(keys)} of {path.relative_to(PROJECTS_DIR.parent)}: "
+            f"{from_}'s own secrets settings; Pulumi creates fresh ones for {name} when its "
+            f"stack is created (invoke deploy --env {name})",
+            file=sys.stderr,
+        )
     print(f"checking every environment, {name} included:", file=sys.stderr)
     _print_check(
         PROJECTS_DIR,

@@ -14,6 +14,9 @@ from shared.layers import LAYERS, Layer
 from shared.naming import ENVIRONMENT_NAME_PATTERN, ENVIRONMENT_NAME_RULE
 
 PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+# Top-level keys Pulumi writes into a stack file for the stack's secrets provider when it
+# creates the stack: they belong to that one stack on that one backend, never to a copy.
+SECRETS_PROVIDER_KEYS: tuple[str, ...] = ("secretsprovider", "encryptedkey", "encryptionsalt")
 
 
 def stack_file(layer: Layer, environment: str) -> Path:

@@ -1,12 +1,22 @@
-"""Shared fixtures: every layer of every environment, rendered once per session from the real
-stack files through the offline harness (``shared.harness``)."""
+"""Shared fixtures: every layer of the required environments, rendered once per session from
+the real stack files through the offline harness (``shared.harness``).
+
+``ENVIRONMENTS`` are the environments whose values ``tests/requirements.py`` requires. The
+repository may have more (``invoke new-env``): tests about discovery and consistency read those
+from the stack files (``shared.environments.environments()``), never from this tuple.
+"""
 
 from __future__ import annotations
 
+import shutil
+from collections.abc import Collection
+from pathlib import Path
+
 import pytest
 
+from shared.consistency.stack_files import discover_environments
 from shared.harness import RenderedStack, read_stack_config, render_environment
-from shared.layers import get_layer
+from shared.layers import PROJECTS_DIR, get_layer
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -50,3 +60,31 @@ def stack_config_with(layer: str, environment: str, **overrides: str | None) -> 
         else:
             config[full_key] = value
     return config
+
+
+def copy_projects(destination: Path, environments: Collection[str] | None = None) -> Path:
+    """A copy of ``projects/`` at ``destination``, for a test to edit; with ``environments``,
+    only their stack files, so the test's expectations do not depend on other environments."""
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__"}
+        if environments is not None:
+            skipped |= {
+                name
+                for name in names
+                if name.startswith("Pulumi.")
+                and name.endswith(".yaml")
+                and name not in ("Pulumi.yaml", *(f"Pulumi.{env}.yaml" for env in environments))
+            }
+        return skipped
+
+    shutil.copytree(PROJECTS_DIR, destination, ignore=ignored)
+    return destination
+
+
+def unused_environment_name(preferred: str, projects_dir: Path = PROJECTS_DIR) -> str:
+    """``preferred``, or it followed by a number: a name with no stack file in ``projects_dir``
+    (the repository may already have a ``qa``, made by the README's own example)."""
+    existing = set(discover_environments(projects_dir))
+    candidates = [preferred, *(f"{preferred}{number}" for number in range(2, 100))]
+    return next(name for name in candidates if name not in existing)

@@ -1,28 +1,35 @@
 """`invoke new-env`: a replicated environment is valid and passes check; nothing is overwritten;
-bad names are refused with a message that says what is allowed."""
+the source's secrets settings are not copied; bad names are refused with a message that says
+what is allowed.
+
+Each test works on a copy of ``projects/`` with every environment the repository has, and
+names its new environment ``unused_environment_name(...)``: the README's own example may
+already have added a ``qa``.
+"""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from invoke import Exit, MockContext
 
 from shared import consistency_tasks
 from shared.consistency.check import run_check
-from shared.consistency.new_env import new_environment, rename_in_values
+from shared.consistency.new_env import new_environment, rename_in_values, without_secrets_provider
+from shared.consistency.stack_files import discover_environments
+from shared.environments import PROMOTION_ORDER, SECRETS_PROVIDER_KEYS
 from shared.errors import StackEnvironmentError
-from shared.layers import PROJECTS_DIR, layer_names
+from shared.layers import layer_names
+from tests.conftest import copy_projects, unused_environment_name
 
 LAYERS = layer_names()
 
 
 @pytest.fixture
 def projects_copy(tmp_path: Path) -> Path:
-    copy = tmp_path / "projects"
-    shutil.copytree(PROJECTS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
+    return copy_projects(tmp_path / "projects")
 
 
 def stack_files(projects_dir: Path, environment: str) -> dict[str, str]:
@@ -36,29 +43,95 @@ def stack_files(projects_dir: Path, environment: str) -> dict[str, str]:
 def test_a_new_environment_is_written_in_every_layer_and_passes_check(
     projects_copy: Path,
 ) -> None:
-    written = new_environment("qa", "staging", projects_copy)
-    assert written == [projects_copy / layer / "Pulumi.qa.yaml" for layer in LAYERS]
-    assert stack_files(projects_copy, "qa") == stack_files(projects_copy, "staging")
+    name = unused_environment_name("qa", projects_copy)
+    before = discover_environments(projects_copy)
+    result = new_environment(name, "staging", projects_copy)
+    assert result.written == [projects_copy / layer / f"Pulumi.{name}.yaml" for layer in LAYERS]
+    assert result.secrets_left_out == {}
+    assert stack_files(projects_copy, name) == stack_files(projects_copy, "staging")
 
     report = run_check(projects_copy)
     assert report.ok, "\n".join(str(finding) for finding in report.findings)
-    assert report.environments == ["dev", "staging", "prod", "qa"]
-    assert report.stack_count == 12
+    assert sorted(report.environments) == sorted([*before, name])
+    assert report.environments[: len(PROMOTION_ORDER)] == list(PROMOTION_ORDER)
+    assert report.stack_count == len(LAYERS) * len(report.environments)
     for row in report.matrix:
-        assert row.values["qa"] == row.values["staging"], row.knob
-    bucket = report.rendered["qa"]["storage"].one("aws:s3/bucket:Bucket")
-    assert bucket["bucket"] == "qa-rawdata-bucket"
+        assert row.values[name] == row.values["staging"], row.knob
+    bucket = report.rendered[name]["storage"].one("aws:s3/bucket:Bucket")
+    assert bucket["bucket"] == f"{name}-rawdata-bucket"
 
 
 def test_the_new_env_task_writes_the_files_then_runs_check(
     projects_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    name = unused_environment_name("perf", projects_copy)
     monkeypatch.setattr(consistency_tasks, "PROJECTS_DIR", projects_copy)
-    consistency_tasks.new_env(MockContext(), name="perf", from_="prod")
+    consistency_tasks.new_env(MockContext(), name=name, from_="prod")
     output = capsys.readouterr()
-    assert "wrote projects/compute/Pulumi.perf.yaml" in output.err
+    assert f"wrote projects/compute/Pulumi.{name}.yaml" in output.err
+    assert "left out" not in output.err  # the committed stack files have no secrets settings
     assert "check passed: 0 violations" in output.out
-    assert "perf" in output.out.splitlines()[0]  # the matrix has a column for it
+    assert name in output.out.splitlines()[0]  # the matrix has a column for it
+
+
+SECRETS_SETTINGS = (
+    "secretsprovider: awskms://alias/staging-stacks\n"
+    "encryptedkey: >-\n"
+    "  AQICAHhlongbase64ciphertext\n"
+    "  continuedonthenextline==\n"
+)
+
+
+def test_the_source_stacks_secrets_settings_are_not_copied_and_the_task_says_so(
+    projects_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """After a deploy to a self-managed backend, Pulumi has written the stack's secrets
+    settings into its stack file; a copy would share, or fail to read, staging's secrets."""
+    storage = projects_copy / "storage" / "Pulumi.staging.yaml"
+    storage.write_text(SECRETS_SETTINGS + storage.read_text())
+    iam = projects_copy / "iam" / "Pulumi.staging.yaml"
+    iam.write_text(iam.read_text() + "encryptionsalt: v1:c2FsdA==:v1:abc:def\n")
+    name = unused_environment_name("qa", projects_copy)
+    monkeypatch.setattr(consistency_tasks, "PROJECTS_DIR", projects_copy)
+
+    consistency_tasks.new_env(MockContext(), name=name, from_="staging")
+
+    err = capsys.readouterr().err
+    assert (
+        "left out secretsprovider, encryptedkey of projects/storage/Pulumi.staging.yaml: "
+        f"staging's own secrets settings; Pulumi creates fresh ones for {name} when its stack "
+        f"is created (invoke deploy --env {name})"
+    ) in err
+    assert "left out encryptionsalt of projects/iam/Pulumi.staging.yaml" in err
+    assert "projects/compute" not in err.split("left out", 1)[1]
+    for layer in LAYERS:
+        source = yaml.safe_load((projects_copy / layer / "Pulumi.staging.yaml").read_text())
+        written = yaml.safe_load((projects_copy / layer / f"Pulumi.{name}.yaml").read_text())
+        assert not set(written) & set(SECRETS_PROVIDER_KEYS), layer
+        assert written["config"] == source["config"], layer
+    assert "continuedonthenextline" not in stack_files(projects_copy, name)["storage"]
+
+
+def test_only_top_level_secrets_settings_are_left_out() -> None:
+    text = (
+        "# staging's storage stack\n"
+        "encryptionsalt: v1:abc\n"
+        "config:\n"
+        "  rawdata-storage:encryptionsalt: kept, a config value\n"
+        "  aws:region: us-east-1\n"
+        "encryptedkey:\n"
+        "  folded\n"
+        "\n"
+        "secretsprovider: passphrase\n"
+    )
+    assert without_secrets_provider(text) == (
+        "# staging's storage stack\n"
+        "config:\n"
+        "  rawdata-storage:encryptionsalt: kept, a config value\n"
+        "  aws:region: us-east-1\n"
+        "\n",
+        ["encryptionsalt", "encryptedkey", "secretsprovider"],
+    )
 
 
 def test_only_whole_environment_tokens_in_values_are_renamed() -> None:
@@ -90,9 +163,10 @@ def test_the_source_name_in_a_value_becomes_the_new_name(projects_copy: Path) ->
         compute.read_text()
         + "  rawdata-compute:alarmActions:\n    - arn:aws:sns:us-east-1:123456789012:dev-alerts\n"
     )
-    new_environment("sandbox", "dev", projects_copy)
-    written = (projects_copy / "compute" / "Pulumi.sandbox.yaml").read_text()
-    assert "arn:aws:sns:us-east-1:123456789012:sandbox-alerts" in written
+    name = unused_environment_name("sandbox", projects_copy)
+    new_environment(name, "dev", projects_copy)
+    written = (projects_copy / "compute" / f"Pulumi.{name}.yaml").read_text()
+    assert f"arn:aws:sns:us-east-1:123456789012:{name}-alerts" in written
     assert "dev" not in written
 
 
@@ -108,11 +182,12 @@ def test_existing_stack_files_are_never_overwritten(projects_copy: Path, existin
 def test_one_existing_file_stops_the_whole_environment_before_anything_is_written(
     projects_copy: Path,
 ) -> None:
-    stray = projects_copy / "iam" / "Pulumi.qa.yaml"
+    name = unused_environment_name("qa", projects_copy)
+    stray = projects_copy / "iam" / f"Pulumi.{name}.yaml"
     stray.write_text("config: {}\n")
-    with pytest.raises(StackEnvironmentError, match=r"refusing to overwrite .*iam/Pulumi\.qa"):
-        new_environment("qa", "dev", projects_copy)
-    assert stack_files(projects_copy, "qa") == {"iam": "config: {}\n"}
+    with pytest.raises(StackEnvironmentError, match=rf"refusing to overwrite .*iam/Pulumi\.{name}"):
+        new_environment(name, "dev", projects_copy)
+    assert stack_files(projects_copy, name) == {"iam": "config: {}\n"}
 
 
 @pytest.mark.parametrize("name", ["QA", "q", "qa-1", "qa_1", "1qa", "", "averyveryverylongname"])
@@ -129,8 +204,10 @@ def test_an_invalid_name_is_rejected_saying_what_is_allowed(projects_copy: Path,
 def test_an_unknown_source_environment_is_rejected_listing_the_known_ones(
     projects_copy: Path,
 ) -> None:
-    with pytest.raises(StackEnvironmentError, match=r"'uat'.*dev, staging, prod"):
-        new_environment("qa", "uat", projects_copy)
+    unknown = unused_environment_name("uat", projects_copy)
+    known = ", ".join(discover_environments(projects_copy))
+    with pytest.raises(StackEnvironmentError, match=rf"'{unknown}'.*: {known}$"):
+        new_environment(unused_environment_name("qa", projects_copy), unknown, projects_copy)
 
 
 @pytest.mark.parametrize(("name", "word_in"), [("east", "us-east-1"), ("validator", "validator")])

@@ -2,9 +2,11 @@
 
 Each layer's ``Pulumi.<source>.yaml`` is copied to ``Pulumi.<name>.yaml`` with the source
 environment's name replaced where it stands as a whole token in a value (``dev-alerts`` ->
-``qa-alerts``), never inside another word (``device``) and never in a key. The result is
-parsed back and compared with the source, so a substitution that changes a value's YAML
-type (a new name like ``true``) or touches a key is refused instead of written. Existing
+``qa-alerts``), never inside another word (``device``) and never in a key. The source stack's
+secrets-provider keys (``encryptionsalt``...: ``SECRETS_PROVIDER_KEYS``) are left out: they
+belong to the source's stack, and Pulumi writes fresh ones when the new stack is created. The
+result is parsed back and compared with the source, so a substitution that changes a value's
+YAML type (a new name like ``true``) or touches a key is refused instead of written. Existing
 files are never overwritten: every target is checked before anything is written, and each
 is created with exclusive mode.
 """
@@ -12,6 +14,7 @@ is created with exclusive mode.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +22,41 @@ import yaml
 
 from shared.consistency.normalise import environment_token
 from shared.consistency.stack_files import discover_environments, stack_file_path
-from shared.environments import validate_environment_name
+from shared.environments import SECRETS_PROVIDER_KEYS, validate_environment_name
 from shared.errors import StackEnvironmentError
 from shared.layers import PROJECTS_DIR, deploy_order
 
 # A mapping key and its colon (``  aws:region:``), the rest of the line being the value. Keys
 # may contain colons (``aws:region``); the key ends at the first colon followed by a blank.
 _KEY = re.compile(r"^(\s*(?:-\s+)?[^\s#'\"-][^#]*?:)(?=\s|$)")
+# A top-level secrets-provider key; its value may continue on the indented lines after it.
+_SECRETS_KEY = re.compile(rf"^({'|'.join(SECRETS_PROVIDER_KEYS)})\s*:(?=\s|$)")
+
+
+@dataclass
+class NewEnvironment:
+    """What ``new_environment`` did."""
+
+    written: list[Path] = field(default_factory=list)
+    # Per source stack file, the secrets-provider keys that were not copied.
+    secrets_left_out: dict[Path, list[str]] = field(default_factory=dict)
+
+
+def without_secrets_provider(text: str) -> tuple[str, list[str]]:
+    """``text`` (a stack file) without its top-level secrets-provider keys; the keys removed."""
+    kept: list[str] = []
+    removed: list[str] = []
+    dropping = False
+    for line in text.splitlines(keepends=True):
+        if dropping and line[:1] in (" ", "\t"):
+            continue  # the dropped key's value, continued
+        key = _SECRETS_KEY.match(line)
+        dropping = key is not None
+        if key:
+            removed.append(key.group(1))
+        else:
+            kept.append(line)
+    return "".join(kept), removed
 
 
 def rename_in_values(text: str, source: str, name: str) -> str:
@@ -103,25 +134,30 @@ def refuse_ordinary_words(name: str, source: str, projects_dir: Path = PROJECTS_
             )
 
 
-def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> list[Path]:
-    """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s; the paths written."""
+def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> NewEnvironment:
+    """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s, without its secrets keys."""
     pairs = planned_files(name, source, projects_dir)
     refuse_ordinary_words(name, source, projects_dir)
+    result = NewEnvironment()
     contents = []
     for source_file, target in pairs:
         original = source_file.read_text()
-        renamed = rename_in_values(original, source, name)
-        expected = _renamed_values(yaml.safe_load(original), source, name)
-        if yaml.safe_load(renamed) != expected:
+        kept, removed = without_secrets_provider(original)
+        renamed = rename_in_values(kept, source, name)
+        document = yaml.safe_load(original)
+        if isinstance(document, dict):
+            document = {k: v for k, v in document.items() if k not in SECRETS_PROVIDER_KEYS}
+        if yaml.safe_load(renamed) != _renamed_values(document, source, name):
             raise StackEnvironmentError(
                 f"renaming {source!r} to {name!r} in {source_file} would change more than "
                 f"the environment name (YAML reads {name!r} as another type, or a key "
                 "contains it); choose another name"
             )
+        if removed:
+            result.secrets_left_out[source_file] = removed
         contents.append((target, renamed))
-    written: list[Path] = []
     for target, text in contents:
         with target.open("x") as file:  # "x": fail rather than overwrite, even in a race
             file.write(text)
-        written.append(target)
-    return written
+        result.written.append(target)
+    return result
