@@ -80,7 +80,9 @@ def preview(
         "yes",
         "backend",
         "local",
-        confirm_prod="also required to destroy prod; resources marked protect stay protected",
+        confirm_prod="also required to destroy a production-grade environment, one whose "
+        "storage stack file keeps protectStatefulResources or deletionProtection on (prod, and "
+        "any environment copied from it); resources marked protect stay protected",
     )
 )
 def destroy(
@@ -95,7 +97,8 @@ def destroy(
     """Destroy ENV in reverse dependency order (compute, iam, storage).
 
     Never unprotects anything. A single --layer is refused while a layer that depends on it
-    is still deployed.
+    is still deployed. A production-grade environment (see --confirm-prod) also needs
+    --confirm-prod.
     """
     chain.run_destroy(
         c, env, layer, yes=yes, confirm_prod=confirm_prod, backend=backend, local=local

@@ -23,8 +23,8 @@ from typing import Any
 from invoke import Context, Exit, Result
 
 from shared import pulumi_cli as cli
-from shared.environments import require_environment
-from shared.errors import PipelineError
+from shared.environments import require_environment, stack_file
+from shared.errors import PipelineError, StackEnvironmentError
 from shared.layers import LAYERS, Layer, deploy_order, destroy_order, get_layer, select
 from shared.local_emulator import LocalEmulator
 
@@ -34,8 +34,13 @@ NOT_RUN = "not run"
 BLOCKED = "blocked"  # preview only: the stack, or an upstream one, has never been deployed
 SKIPPED = "skipped"  # destroy only: the stack does not exist, so there is nothing to destroy
 
-# Destroying these needs --confirm-prod on top of everything else.
-CONFIRM_DESTROY_ENVIRONMENTS: tuple[str, ...] = ("prod",)
+# An environment is production-grade, and destroying it needs --confirm-prod on top of
+# everything else, when its stack files keep any of these settings on. The storage settings
+# model defaults both to true, so a key that is not set counts as on.
+PRODUCTION_GRADE_SETTINGS: tuple[str, ...] = (
+    "rawdata-storage:protectStatefulResources",
+    "rawdata-storage:deletionProtection",
+)
 
 Step = Callable[[Layer], tuple[str, str]]
 
@@ -336,12 +341,52 @@ def preview(c: Context, target: Target) -> list[Outcome]:
     return outcomes
 
 
+def _is_off(value: Any) -> bool:
+    """Only an explicit false turns a safety setting off (YAML false, or "false" as
+    `pulumi config set` writes it); anything else, a typo included, keeps it on."""
+    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+
+
+def production_grade_reasons(environment: str) -> list[str]:
+    """Why ``environment`` is production-grade: one entry per setting of
+    ``PRODUCTION_GRADE_SETTINGS`` that is on in its stack file (or not set, so on by default).
+    Empty when every one of them is explicitly false."""
+    import yaml  # invoke imports PyYAML anyway; kept here so the module stays import-light
+
+    reasons: list[str] = []
+    documents: dict[str, dict[str, Any]] = {}
+    for setting in PRODUCTION_GRADE_SETTINGS:
+        project, key = setting.split(":", 1)
+        layer = next(each for each in LAYERS if each.project == project)
+        path = stack_file(layer, environment)
+        shown = f"projects/{layer.name}/{path.name}"
+        if layer.name not in documents:
+            try:
+                document = yaml.safe_load(path.read_text()) if path.is_file() else {}
+            except yaml.YAMLError as error:
+                raise StackEnvironmentError(f"{shown} is not valid YAML: {error}") from None
+            documents[layer.name] = (document or {}).get("config") or {}
+        config = documents[layer.name]
+        if setting in config or key in config:
+            value = config.get(setting, config.get(key))
+            if not _is_off(value):
+                reasons.append(f"{shown} sets {setting}: {json.dumps(value)}")
+        else:
+            reasons.append(f"{shown} does not set {setting}, which defaults to true")
+    return reasons
+
+
 def require_destroy_confirmation(environment: str, confirmed: bool) -> None:
-    if environment in CONFIRM_DESTROY_ENVIRONMENTS and not confirmed:
+    """Destroying a production-grade environment (see ``PRODUCTION_GRADE_SETTINGS``) needs
+    --confirm-prod, whatever the environment is called."""
+    if confirmed:
+        return
+    reasons = production_grade_reasons(environment)
+    if reasons:
         raise PipelineError(
-            f"destroying environment {environment!r} needs --confirm-prod as well "
-            f"(required for: {', '.join(CONFIRM_DESTROY_ENVIRONMENTS)}); protected "
-            "resources stay protected either way"
+            f"destroying environment {environment!r} needs --confirm-prod as well: it is "
+            f"production-grade ({'; '.join(reasons)}); protected resources stay protected "
+            "either way"
         )
 
 

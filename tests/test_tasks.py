@@ -337,11 +337,96 @@ def test_destroy_runs_in_reverse_order_and_never_unprotects() -> None:
     assert not any("unprotect" in command or "--remove" in command for command in commands(c))
 
 
-def test_destroy_prod_needs_the_extra_confirmation_flag() -> None:
+def test_destroy_prod_needs_the_extra_confirmation_flag_and_says_why() -> None:
     c = MockContext(run=ok())
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="prod", yes=True)
-    assert "destroying environment 'prod' needs --confirm-prod" in raised.value.message
+    assert raised.value.message == (
+        "error: destroying environment 'prod' needs --confirm-prod as well: it is "
+        "production-grade (projects/storage/Pulumi.prod.yaml sets "
+        "rawdata-storage:protectStatefulResources: true; projects/storage/Pulumi.prod.yaml "
+        "sets rawdata-storage:deletionProtection: true); protected resources stay protected "
+        "either way"
+    )
+    assert commands(c) == []
+
+
+@pytest.fixture
+def projects_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The projects folder copied to a temp folder, which the tasks then read."""
+    for layer in LAYERS:
+        shutil.copytree(layer.directory, tmp_path / layer.name)
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", tmp_path)
+    return tmp_path
+
+
+def set_storage_setting(projects: Path, environment: str, key: str, value: str | None) -> None:
+    """Set (or with None, remove) one rawdata-storage key in a storage stack file."""
+    path = projects / "storage" / f"Pulumi.{environment}.yaml"
+    lines = [
+        line
+        for line in path.read_text().splitlines()
+        if not line.strip().startswith(f"rawdata-storage:{key}:")
+    ]
+    if value is not None:
+        lines.append(f"  rawdata-storage:{key}: {value}")
+    path.write_text("\n".join(lines) + "\n")
+
+
+def test_an_environment_copied_from_prod_needs_the_confirmation_too(projects_copy: Path) -> None:
+    from shared.consistency.new_env import new_environment
+
+    new_environment("prod2", "prod", projects_copy)
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        tasks.destroy(c, env="prod2", yes=True)
+    assert "destroying environment 'prod2' needs --confirm-prod" in raised.value.message
+    assert "Pulumi.prod2.yaml sets rawdata-storage:protectStatefulResources: true" in (
+        raised.value.message
+    )
+    assert commands(c) == []
+    tasks.destroy(c, env="prod2", yes=True, confirm_prod=True)
+    assert len(commands(c)) == 6
+
+
+def test_a_name_does_not_make_an_environment_production_grade(projects_copy: Path) -> None:
+    """prod with both safety settings explicitly off is destroyed like dev."""
+    set_storage_setting(projects_copy, "prod", "protectStatefulResources", "false")
+    set_storage_setting(projects_copy, "prod", "deletionProtection", '"false"')  # as the CLI writes
+    c = MockContext(run=ok())
+    tasks.destroy(c, env="prod", yes=True)
+    assert len(commands(c)) == 6
+
+
+@pytest.mark.parametrize(
+    ("protect", "deletion", "reason"),
+    [
+        ("true", "false", "sets rawdata-storage:protectStatefulResources: true"),
+        ("false", "true", "sets rawdata-storage:deletionProtection: true"),
+        (
+            None,
+            "false",
+            "does not set rawdata-storage:protectStatefulResources, which defaults to true",
+        ),
+        ("false", None, "does not set rawdata-storage:deletionProtection, which defaults to true"),
+    ],
+    ids=["protect-on", "deletion-protection-on", "protect-unset", "deletion-protection-unset"],
+)
+def test_either_safety_setting_on_or_unset_makes_an_environment_production_grade(
+    projects_copy: Path, protect: str | None, deletion: str | None, reason: str
+) -> None:
+    set_storage_setting(projects_copy, "staging", "protectStatefulResources", protect)
+    set_storage_setting(projects_copy, "staging", "deletionProtection", deletion)
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        tasks.destroy(c, env="staging", yes=True)
+    message = raised.value.message
+    assert message.startswith(
+        "error: destroying environment 'staging' needs --confirm-prod as well: it is "
+        "production-grade (projects/storage/Pulumi.staging.yaml "
+    )
+    assert reason in message
+    assert message.count("projects/storage/Pulumi.staging.yaml") == 1  # only the setting that is on
     assert commands(c) == []
 
 
