@@ -4,6 +4,20 @@ A table of contents: each task validates its flags and hands over to ``shared.de
 layer chain), ``shared.local_emulator`` (local mode) or a tool. The layer order comes from
 ``shared.layers``; environments are the stack files present (``shared.environments``).
 
+Exit codes, the same for every task (``shared.errors``):
+
+- 0: done. A preview whose layers are only "blocked" (not deployed yet) is done too.
+- 1 (``EXIT_FAILURE``): the task ran and something failed: a layer's pulumi command, reading
+  outputs, the emulator not answering, ``check`` or ``render`` finding a problem in the stack
+  files, lint, the tests.
+- 2 (``EXIT_USER_ERROR``): bad input; the task refused before changing anything, and the
+  message says what to fix: an unknown environment or layer, flags that cannot be combined,
+  a missing --confirm-prod, a layer whose dependants are still deployed, no ``pulumi`` on
+  PATH, pytest options it cannot use, a bad ``new-env`` name.
+
+Invoke's own command-line errors (an unknown task or flag, a missing --env) happen before any
+task runs and exit 1; that is invoke's choice, not ours.
+
 Importing this file must stay cheap (`invoke --list` < 0.5 s): no pulumi, pulumi_aws, boto3 or
 moto imports here or in the modules it imports; see benchmarks/tasks_import.py.
 """
@@ -19,6 +33,7 @@ from invoke import Collection, Context, Exit, task
 from shared import consistency_tasks
 from shared import deploy as chain
 from shared.environments import environments
+from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR
 from shared.layers import REPO_ROOT, deploy_order, layer_names
 from shared.local_emulator import LocalEmulator
 
@@ -152,11 +167,19 @@ def _tool(module: str) -> str:
     return f"{shlex.quote(sys.executable)} -m {module}"
 
 
+# pytest's own exit codes that mean "the options were wrong", not "a test failed".
+_PYTEST_USAGE_ERRORS = {4: "pytest usage error: check --options", 5: "no tests were collected"}
+
+
 @task(help={"options": 'extra pytest arguments, e.g. "-k deploy -x"'})
 def test(c: Context, options: str = "") -> None:
     """Run the offline test suite (pytest)."""
     with c.cd(REPO_ROOT):
-        c.run(f"{_tool('pytest')} {options}".rstrip(), pty=True)
+        result = c.run(f"{_tool('pytest')} {options}".rstrip(), pty=True, warn=True)
+    if result.failed:
+        if result.exited in _PYTEST_USAGE_ERRORS:
+            raise Exit(f"test: {_PYTEST_USAGE_ERRORS[result.exited]}", code=EXIT_USER_ERROR)
+        raise Exit(f"test: pytest exited with {result.exited}", code=EXIT_FAILURE)
 
 
 def workflow_files(folder: Path = WORKFLOWS_DIR) -> list[Path]:
@@ -176,7 +199,7 @@ def lint(c: Context) -> None:
     with c.cd(REPO_ROOT):
         failed = [command for command in commands if c.run(command, warn=True).failed]
     if failed:
-        raise Exit("lint failed: " + "; ".join(failed), code=1)
+        raise Exit("lint failed: " + "; ".join(failed), code=EXIT_FAILURE)
 
 
 local = Collection("local")

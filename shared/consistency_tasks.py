@@ -2,7 +2,9 @@
 
 Importing this module must stay cheap (``invoke --list``): no pulumi, pulumi_aws or harness
 here; each task imports what it needs when it runs. ``tasks.py`` adds these tasks to its root
-namespace (``for task in consistency_tasks.TASKS: ns.add_task(task)``).
+namespace (``for task in consistency_tasks.TASKS: ns.add_task(task)``). Exit codes as every
+task's (``tasks.py``): 2 for bad input (an unknown environment or layer, a bad new-env name),
+1 for a failure (a stack that does not render, a check violation).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from pathlib import Path
 
 from invoke import Context, Exit, task
 
-from shared.errors import PipelineError
+from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError
 from shared.layers import PROJECTS_DIR, deploy_order, layer_names
 
 _HELP = {
@@ -52,7 +54,7 @@ def _print_check(projects_dir: Path, as_json: bool, failure_hint: str = "") -> N
     else:
         print(report.format(Painter(use_colour())))
     if not report.ok:
-        raise Exit(failure_hint or None, code=1)
+        raise Exit(failure_hint or None, code=EXIT_FAILURE)
 
 
 @task(
@@ -92,11 +94,11 @@ def render(
                 f"{', '.join(known) or 'none'}"
             )
     except PipelineError as error:
-        raise Exit(str(error), code=2) from None
+        raise Exit(str(error), code=EXIT_USER_ERROR) from None
     with _without_cycle_collection():
         rendered, failures = render_all([env] if env else known, PROJECTS_DIR)
     if failures:
-        raise Exit("\n".join(str(failure) for failure in failures), code=1)
+        raise Exit("\n".join(str(failure) for failure in failures), code=EXIT_FAILURE)
     stacks = [
         stacks_of_env[item.name]
         for stacks_of_env in rendered.values()
@@ -149,7 +151,7 @@ def new_env(c: Context, name: str, from_: str, json_: bool = False) -> None:
     try:
         result = new_environment(name, from_, PROJECTS_DIR)
     except PipelineError as error:
-        raise Exit(f"new-env: {error}", code=2) from None
+        raise Exit(f"new-env: {error}", code=EXIT_USER_ERROR) from None
     for path in result.written:
         print(f"wrote {path.relative_to(PROJECTS_DIR.parent)}", file=sys.stderr)
     for path, keys in result.secrets_left_out.items():

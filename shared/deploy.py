@@ -24,7 +24,12 @@ from invoke import Context, Exit, Result
 
 from shared import pulumi_cli as cli
 from shared.environments import require_environment, stack_file
-from shared.errors import PipelineError, StackEnvironmentError
+from shared.errors import (
+    EXIT_FAILURE,
+    EXIT_USER_ERROR,
+    PipelineError,
+    StackEnvironmentError,
+)
 from shared.layers import LAYERS, Layer, deploy_order, destroy_order, get_layer, select
 from shared.local_emulator import LocalEmulator
 
@@ -78,11 +83,12 @@ class Outcome:
 
 @contextmanager
 def user_errors() -> Iterator[None]:
-    """Turn the repository's own errors into a clean ``invoke.Exit`` with their message."""
+    """Turn the repository's own errors into a clean ``invoke.Exit`` with their message and
+    their exit code (``EXIT_USER_ERROR`` for bad input, the default)."""
     try:
         yield
     except PipelineError as error:
-        raise Exit(f"error: {error}", code=1) from None
+        raise Exit(f"error: {error}", code=error.exit_code) from None
 
 
 def _say(line: str = "") -> None:
@@ -197,7 +203,7 @@ def finish(action: str, environment: str, outcomes: list[Outcome]) -> None:
         message = f"{action} {environment}: layer {failed[0]!r} failed"
         if not_run:
             message += f"; not run: {', '.join(not_run)}"
-        raise Exit(message, code=1)
+        raise Exit(message, code=EXIT_FAILURE)
 
 
 def _text(result: Result) -> str:
@@ -401,7 +407,7 @@ def refuse_orphaning(c: Context, target: Target) -> None:
                 f"error: cannot destroy {target.layers[0].name} in {target.environment} while "
                 f"{downstream.name}, which depends on it, is deployed; destroy it first: "
                 f"{target.invoke_hint('destroy', downstream)}",
-                code=1,
+                code=EXIT_USER_ERROR,
             )
 
 
@@ -449,14 +455,14 @@ def collect_outputs(c: Context, target: Target) -> tuple[dict[str, dict[str, Any
             raise Exit(
                 f"error: reading the outputs of layer {layer.name!r} failed: "
                 f"{_text(result).strip()}",
-                code=1,
+                code=EXIT_FAILURE,
             )
         try:
             values = json.loads(result.stdout or "{}")
         except ValueError as error:
             raise Exit(
                 f"error: layer {layer.name!r}: pulumi printed outputs that are not JSON ({error})",
-                code=1,
+                code=EXIT_FAILURE,
             ) from None
         if values:
             per_layer[layer.name] = values
@@ -474,7 +480,7 @@ def merge_outputs(per_layer: dict[str, dict[str, Any]]) -> dict[str, Any]:
                 raise Exit(
                     f"error: output {key!r} is exported by both {owner[key]} and {layer}; "
                     "export keys must be unique across layers",
-                    code=1,
+                    code=EXIT_FAILURE,
                 )
             merged[key] = value
             owner[key] = layer
@@ -593,6 +599,6 @@ def run_outputs(
         raise Exit(
             "error: the local emulator is not running, so nothing is deployed locally; "
             f"deploy first: invoke deploy --env {environment} --local",
-            code=1,
+            code=EXIT_USER_ERROR,
         )
     return show_outputs(c, target, as_json=as_json)

@@ -36,7 +36,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.environments import SECRETS_PROVIDER_KEYS, stack_file
-from shared.errors import PipelineError
+from shared.errors import EXIT_FAILURE, PipelineError
 from shared.layers import REPO_ROOT, Layer
 
 HOST = "127.0.0.1"  # loopback only, never a public interface
@@ -65,7 +65,13 @@ _children: dict[int, subprocess.Popen[bytes]] = {}
 
 
 class EmulatorError(PipelineError):
-    """The local emulator could not be started, reached or configured."""
+    """The local emulator cannot be used as asked (already running, a secret in a stack file)."""
+
+
+class EmulatorFailed(EmulatorError):
+    """The local emulator was started but never answered: a failure, not bad input."""
+
+    exit_code = EXIT_FAILURE
 
 
 @dataclass(frozen=True)
@@ -220,7 +226,7 @@ class LocalEmulator:
             time.sleep(0.1)
         self._terminate(info.pid)
         self.discard_state()
-        raise EmulatorError(
+        raise EmulatorFailed(
             f"the local emulator did not answer on {info.endpoint} within "
             f"{_STARTUP_TIMEOUT_SECONDS:.0f}s (is port {chosen} taken?); "
             f"last lines of {self.log_file}:\n{self._log_tail()}"

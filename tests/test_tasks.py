@@ -11,7 +11,7 @@ import hashlib
 import json
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -753,3 +753,80 @@ def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name
     getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
     assert commands(c)
     assert run_envs(c) == [{"PULUMI_BACKEND_URL": "file:///srv/pulumi-state"}] * len(commands(c))
+
+
+# -- exit codes: 2 for bad input, 1 for a failure (tasks.py docstring) -------------------------
+
+USER_ERRORS = {
+    "unknown environment": lambda c: tasks.deploy(c, env="qa"),
+    "unknown layer": lambda c: tasks.preview(c, env="dev", layer="network"),
+    "flags that cannot be combined": lambda c: tasks.deploy(
+        c, env="dev", local=True, backend="s3://x"
+    ),
+    "missing --confirm-prod": lambda c: tasks.destroy(c, env="prod", yes=True),
+    "a dependant is still deployed": lambda c: tasks.destroy(
+        c, env="dev", layer="storage", yes=True
+    ),
+}
+
+
+@pytest.mark.parametrize("run_task", USER_ERRORS.values(), ids=USER_ERRORS.keys())
+def test_bad_input_exits_2_before_changing_anything(
+    run_task: Callable[[MockContext], None],
+) -> None:
+    c = MockContext(run=ok(json.dumps(OUTPUTS["compute"])))
+    with pytest.raises(Exit) as raised:
+        run_task(c)
+    assert raised.value.code == 2
+    assert not any(
+        f" {verb} " in f" {command} " for command in commands(c) for verb in ("up", "destroy")
+    )
+
+
+def test_missing_pulumi_executable_is_bad_set_up_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pulumi_cli.shutil, "which", lambda name: None)
+    with pytest.raises(Exit) as raised:
+        tasks.deploy(MockContext(run=ok()), env="dev", yes=True)
+    assert raised.value.code == 2
+
+
+FAILURES = {
+    "a layer fails": lambda: tasks.deploy(MockContext(run=failed()), env="dev", yes=True),
+    "a preview fails": lambda: tasks.preview(MockContext(run=failed()), env="dev", layer="storage"),
+    "a destroy fails": lambda: tasks.destroy(
+        MockContext(
+            run={
+                f"pulumi stack select dev --cwd {P}/compute": ok(),
+                f"pulumi destroy --stack dev --cwd {P}/compute --yes": failed(),
+            }
+        ),
+        env="dev",
+        yes=True,
+    ),
+    "outputs are not JSON": lambda: tasks.outputs(MockContext(run=ok("not json")), env="dev"),
+}
+
+
+@pytest.mark.parametrize("run_task", FAILURES.values(), ids=FAILURES.keys())
+def test_a_failure_exits_1(run_task: Callable[[], None]) -> None:
+    with pytest.raises(Exit) as raised:
+        run_task()
+    assert raised.value.code == 1
+
+
+def test_the_emulator_not_answering_is_a_failure_exit_1(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(local_emulator.LOCAL_DIR_VARIABLE, str(tmp_path))
+
+    def never_answers(self: LocalEmulator, port: int = 0) -> tuple[EmulatorInfo, bool]:
+        raise local_emulator.EmulatorFailed("the local emulator did not answer")
+
+    monkeypatch.setattr(LocalEmulator, "ensure_running", never_answers)
+    for run_task in (
+        lambda: tasks.local_start(MockContext()),
+        lambda: tasks.deploy(MockContext(run=ok()), env="dev", local=True, yes=True),
+    ):
+        with pytest.raises(Exit) as raised:
+            run_task()
+        assert raised.value.code == 1

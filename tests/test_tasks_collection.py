@@ -9,12 +9,14 @@ import os
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from invoke import Collection, Exit, MockContext, Result, Task, task
 
 import tasks
+from shared import consistency_tasks
 from shared.layers import REPO_ROOT
 
 # (PyYAML is not listed: invoke itself imports it to read its configuration files.)
@@ -165,3 +167,44 @@ def test_invoke_test_runs_from_the_venv_without_activating_it() -> None:
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "tests collected" in result.stdout
+
+
+# -- exit codes: 2 for bad input, 1 for a failure (tasks.py docstring) -------------------------
+
+
+def pytest_exiting(code: int) -> MockContext:
+    return MockContext(run=Result(exited=code))
+
+
+@pytest.mark.parametrize(
+    ("pytest_code", "task_code"),
+    [(1, 1), (2, 1), (3, 1), (4, 2), (5, 2)],
+    ids=["tests-failed", "interrupted", "internal-error", "bad-options", "nothing-collected"],
+)
+def test_test_task_exit_code_says_failure_or_bad_options(pytest_code: int, task_code: int) -> None:
+    with pytest.raises(Exit) as raised:
+        tasks.test(pytest_exiting(pytest_code), options="--bogus")
+    assert raised.value.code == task_code
+
+
+def test_failed_lint_exits_1() -> None:
+    with pytest.raises(Exit) as raised:
+        tasks.lint(MockContext(run=Result(exited=1)))
+    assert raised.value.code == 1
+
+
+@pytest.mark.parametrize(
+    "run_task",
+    [
+        lambda c: consistency_tasks.render(c, env="qa"),
+        lambda c: consistency_tasks.render(c, layer="network"),
+        lambda c: consistency_tasks.new_env(c, name="Not-A-Name", from_="dev"),
+    ],
+    ids=["render-unknown-env", "render-unknown-layer", "new-env-bad-name"],
+)
+def test_bad_input_to_the_offline_tasks_exits_2_like_every_task(
+    run_task: Callable[[MockContext], None],
+) -> None:
+    with pytest.raises(Exit) as raised:
+        run_task(MockContext())
+    assert raised.value.code == 2
