@@ -1,7 +1,10 @@
 """`invoke check`: the environments are one architecture, and each kind of drift fails it.
 
 The drift tests copy ``projects/`` to a temporary folder, inject one drift there (a layer
-module or a stack file), and run the same check on the copy (``projects_dir=``).
+module or a stack file), and run the same check on the copy (``projects_dir=``). The copy holds
+the stack files of dev, staging and prod only, so each drift's expected findings can be written
+out in full whatever other environments the repository has; the tests of the repository as
+committed take its environments from the stack files.
 """
 
 from __future__ import annotations
@@ -22,9 +25,11 @@ from shared.consistency.architecture import PathDifference, differing_paths, odd
 from shared.consistency.check import CheckReport, run_check
 from shared.consistency.normalise import ABSENT, UNKNOWN_SENTINEL, display, without_environment
 from shared.consistency.report import Finding, Painter, findings_table, use_colour
+from shared.environments import environments
 from shared.errors import SettingsError
 from shared.knobs import KNOBS, Knob
-from shared.layers import PROJECTS_DIR, REPO_ROOT
+from shared.layers import REPO_ROOT, layer_names
+from tests.conftest import ENVIRONMENTS, copy_projects, unused_environment_name
 from tests.requirements import EXPECTED
 
 
@@ -35,9 +40,7 @@ def committed() -> CheckReport:
 
 @pytest.fixture
 def projects_copy(tmp_path: Path) -> Path:
-    copy = tmp_path / "projects"
-    shutil.copytree(PROJECTS_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
-    return copy
+    return copy_projects(tmp_path / "projects", ENVIRONMENTS)
 
 
 def edit(path: Path, old: str, new: str) -> None:
@@ -71,8 +74,9 @@ def only(findings: list[Finding], check: str, **where: str) -> Finding:
 # --------------------------------------------------------------------------- as committed
 def test_check_passes_on_the_repository_as_committed(committed: CheckReport) -> None:
     assert committed.ok, "\n".join(str(finding) for finding in committed.findings)
-    assert committed.environments == ["dev", "staging", "prod"]
-    assert committed.stack_count == 9
+    assert committed.environments == environments()
+    assert set(ENVIRONMENTS) <= set(committed.environments)
+    assert committed.stack_count == len(layer_names()) * len(committed.environments)
 
 
 def test_the_matrix_has_one_row_per_knob_and_one_column_per_environment(
@@ -80,7 +84,7 @@ def test_the_matrix_has_one_row_per_knob_and_one_column_per_environment(
 ) -> None:
     assert [row.knob for row in committed.matrix] == list(KNOBS)
     for row in committed.matrix:
-        assert list(row.values) == ["dev", "staging", "prod"], row.knob
+        assert list(row.values) == committed.environments, row.knob
 
 
 def test_the_matrix_shows_the_required_per_environment_values(committed: CheckReport) -> None:
@@ -145,7 +149,11 @@ def test_the_check_task_prints_the_matrix_and_json_for_machines(
     assert document["ok"] is True
     assert document["findings"] == []
     memory = next(row for row in document["matrix"] if row["input"] == "memorySize")
-    assert memory["values"] == {"dev": 512, "staging": 1024, "prod": 2048}
+    assert document["environments"] == environments()
+    assert set(memory["values"]) == set(environments())
+    assert {env: memory["values"][env] for env in EXPECTED} == {
+        env: values["memory_mb"] for env, values in EXPECTED.items()
+    }
     assert memory["why"]
     read = next(row for row in document["matrix"] if row["input"] == "readCapacity")
     assert read["values"]["prod"] is None  # absent: on-demand billing takes no capacity
@@ -475,9 +483,11 @@ def test_render_json_is_the_snapshot_format(capsys: pytest.CaptureFixture[str]) 
 
 
 def test_render_rejects_an_unknown_environment_listing_the_known_ones() -> None:
+    unknown = unused_environment_name("uat")
     with pytest.raises(Exit) as stopped:
-        consistency_tasks.render(MockContext(), env="uat")
+        consistency_tasks.render(MockContext(), env=unknown)
     assert stopped.value.code == 2
-    assert "unknown environment 'uat'; environments with stack files: dev, staging, prod" in str(
-        stopped.value.message
+    assert stopped.value.message == (
+        f"unknown environment {unknown!r}; environments with stack files: "
+        + ", ".join(environments())
     )

@@ -7,9 +7,15 @@ from pathlib import Path
 import pytest
 import yaml
 
-from shared.environments import environments, require_environment, validate_environment_name
+from shared.environments import (
+    PROMOTION_ORDER,
+    environments,
+    require_environment,
+    validate_environment_name,
+)
 from shared.errors import LayerError, StackEnvironmentError
 from shared.layers import LAYERS, REPO_ROOT, Layer, deploy_order, destroy_order, get_layer
+from tests.conftest import ENVIRONMENTS, unused_environment_name
 
 
 def names(layers: list[Layer]) -> list[str]:
@@ -41,16 +47,29 @@ def test_an_unknown_layer_lists_the_known_ones() -> None:
         get_layer("network")
 
 
-def test_environments_are_the_stack_files_present() -> None:
-    assert environments() == ["dev", "staging", "prod"]
+def test_environments_are_the_stack_files_present_in_promotion_order() -> None:
+    """dev, staging, prod first; an environment added later (`invoke new-env`) after them, by
+    name."""
+    present = {
+        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+        for layer in LAYERS
+        for path in layer.directory.glob("Pulumi.*.yaml")
+    }
+    found = environments()
+    assert set(found) == present
+    assert found[: len(PROMOTION_ORDER)] == list(PROMOTION_ORDER) == list(ENVIRONMENTS)
+    assert found[len(PROMOTION_ORDER) :] == sorted(present - set(PROMOTION_ORDER))
 
 
 def test_unknown_environment_lists_the_known_ones() -> None:
-    with pytest.raises(
-        StackEnvironmentError,
-        match="unknown environment 'qa'; environments with stack files: dev, staging, prod",
-    ):
-        require_environment("qa")
+    unknown = unused_environment_name("qa")
+    with pytest.raises(StackEnvironmentError) as refused:
+        require_environment(unknown)
+    assert str(refused.value) == (
+        f"unknown environment {unknown!r}; environments with stack files: "
+        + ", ".join(environments())
+    )
+    assert ", ".join(environments()).startswith("dev, staging, prod")
 
 
 @pytest.mark.parametrize("bad", ["Prod", "p", "dev-1", "1dev", "a" * 17, ""])
@@ -71,7 +90,7 @@ def test_each_project_works_alone_with_the_pulumi_cli(layer: Layer) -> None:
     assert virtualenv == REPO_ROOT / ".venv"
     assert "main" not in project  # the folder itself is the program: __main__.py
     assert (layer.directory / "__main__.py").is_file()
-    for environment in ("dev", "staging", "prod"):
+    for environment in environments():
         assert (layer.directory / f"Pulumi.{environment}.yaml").is_file()
 
 
