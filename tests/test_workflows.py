@@ -5,6 +5,8 @@ valid against the GitHub workflow schema check-jsonschema ships (checked offline
 from __future__ import annotations
 
 import os
+import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -15,7 +17,7 @@ import pytest
 import yaml
 
 from shared.environments import environments
-from shared.layers import LAYERS, REPO_ROOT, deploy_order, layer_names
+from shared.layers import LAYERS, PROJECTS_DIR, REPO_ROOT, deploy_order, layer_names
 
 GITHUB = REPO_ROOT / ".github"
 WORKFLOWS = sorted((GITHUB / "workflows").glob("*.yml"))
@@ -37,6 +39,40 @@ def run_lines(job: dict[str, Any]) -> list[str]:
     return [step["run"].strip() for step in job.get("steps", []) if "run" in step]
 
 
+def pulumi_virtualenv() -> str:
+    """The one virtualenv every projects/*/Pulumi.yaml runs its program with, relative to the
+    repository root (where CI's steps run)."""
+    found = set()
+    for path in sorted(PROJECTS_DIR.glob("*/Pulumi.yaml")):
+        runtime = yaml.safe_load(path.read_text())["runtime"]
+        virtualenv = runtime["options"]["virtualenv"]
+        found.add(os.path.relpath(path.parent / virtualenv, REPO_ROOT))
+    assert len(found) == 1, f"the projects name different virtualenvs: {sorted(found)}"
+    (virtualenv,) = found
+    assert not virtualenv.startswith(".."), f"{virtualenv} is outside the repository"
+    return virtualenv
+
+
+VENV = pulumi_virtualenv()
+
+
+def commands_of(job: dict[str, Any]) -> list[list[str]]:
+    """Every shell command the job's run steps execute, as argv, in order."""
+    found = []
+    for block in run_lines(job):
+        for line in block.splitlines():
+            for command in re.split(r"&&|\|\||;", line):
+                if command.strip() and not command.strip().startswith("#"):
+                    found.append(shlex.split(command))
+    return found
+
+
+def installs_the_project(argv: list[str]) -> bool:
+    """`pip install -e ".[dev]"`, `python -m pip install .`, however spelled."""
+    is_pip = os.path.basename(argv[0]).startswith("pip") or argv[1:3] == ["-m", "pip"]
+    return is_pip and "install" in argv and any(arg == "." or arg.startswith(".[") for arg in argv)
+
+
 # -- pull requests ---------------------------------------------------------------------------
 
 
@@ -44,13 +80,13 @@ def test_pull_requests_run_lint_tests_and_a_preview_per_environment_and_layer() 
     workflow = load("pull-request.yml")
     assert "pull_request" in workflow["on"]
     jobs = workflow["jobs"]
-    assert "invoke lint" in run_lines(jobs["lint"])
-    assert "invoke test" in run_lines(jobs["test"])
+    assert f"{VENV}/bin/invoke lint" in run_lines(jobs["lint"])
+    assert f"{VENV}/bin/invoke test" in run_lines(jobs["test"])
     matrix = jobs["preview"]["strategy"]["matrix"]
     assert matrix["environment"] == environments()
     assert matrix["layer"] == layer_names(tuple(deploy_order()))
     assert run_lines(jobs["preview"])[-1] == (
-        "invoke preview --env ${{ matrix.environment }} --layer ${{ matrix.layer }}"
+        f"{VENV}/bin/invoke preview --env ${{{{ matrix.environment }}}} --layer ${{{{ matrix.layer }}}}"
     )
 
 
@@ -58,6 +94,48 @@ def test_pull_requests_deploy_all_layers_to_the_emulator_with_the_real_cli() -> 
     job = load("pull-request.yml")["jobs"]["local-deploy"]
     assert steps_using(job, "pulumi/actions@")
     assert "tests/test_e2e_local.py" in run_lines(job)[-1]
+
+
+def test_ci_installs_into_and_runs_invoke_from_the_virtualenv_pulumi_yaml_names() -> None:
+    """Pulumi runs each program with the virtualenv Pulumi.yaml names: the project must be
+    installed there, not into the runner's Python, and invoke must run from it too."""
+    checked = []
+    for path in WORKFLOWS:
+        for name, job in load(path.name)["jobs"].items():
+            commands = commands_of(job)
+            installs = [argv for argv in commands if installs_the_project(argv)]
+            runs_invoke = [argv for argv in commands if os.path.basename(argv[0]) == "invoke"]
+            if not installs and not runs_invoke:
+                continue
+            where = f"{path.name}: job {name}"
+            assert installs, f"{where} runs invoke but never installs the project"
+            created = [
+                index
+                for index, argv in enumerate(commands)
+                if argv[1:3] == ["-m", "venv"] and os.path.normpath(argv[-1]) == VENV
+            ]
+            assert created, f"{where}: no `python -m venv {VENV}` step"
+            for argv in installs:
+                assert os.path.normpath(argv[0]) in (f"{VENV}/bin/pip", f"{VENV}/bin/python"), (
+                    f"{where} installs with {argv[0]!r}, not into {VENV}: {shlex.join(argv)}"
+                )
+                assert commands.index(argv) > created[0], f"{where} installs before creating {VENV}"
+            for argv in runs_invoke:
+                assert os.path.normpath(argv[0]) == f"{VENV}/bin/invoke", (
+                    f"{where} runs {argv[0]!r}, not {VENV}/bin/invoke: {shlex.join(argv)}"
+                )
+                assert commands.index(argv) > commands.index(installs[0])
+            checked.append(where)
+    assert len(checked) == 5, checked  # lint, test, local-deploy, preview, deploy
+
+
+def test_the_virtualenv_check_catches_the_runners_python() -> None:
+    job = {"steps": [{"run": 'pip install -e ".[dev]"'}, {"run": "invoke lint"}]}
+    (install,) = [argv for argv in commands_of(job) if installs_the_project(argv)]
+    assert install[0] == "pip"  # so the check above reports it: not {VENV}/bin/pip
+    assert installs_the_project(shlex.split("python -m pip install -e '.[dev]'"))
+    assert installs_the_project(shlex.split(".venv/bin/pip install ."))
+    assert not installs_the_project(shlex.split("pip install check-jsonschema"))
 
 
 # -- pushes to main ---------------------------------------------------------------------------
@@ -99,7 +177,9 @@ def test_each_environment_job_runs_invoke_deploy_in_its_github_environment() -> 
     (job,) = called["jobs"].values()
     # The GitHub environment of the same name: "prod" carries the required-reviewer approval.
     assert job["environment"] == "${{ inputs.environment }}"
-    assert run_lines(job)[-1] == "invoke deploy --env ${{ inputs.environment }} --yes"
+    assert (
+        run_lines(job)[-1] == f"{VENV}/bin/invoke deploy --env ${{{{ inputs.environment }}}} --yes"
+    )
 
 
 def test_credentials_come_from_oidc_role_assumption_never_stored_keys() -> None:
