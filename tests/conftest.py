@@ -1,9 +1,10 @@
 """Shared fixtures: every layer of the required environments, rendered once per session from
 the real stack files through the offline harness (``shared.harness``).
 
-``ENVIRONMENTS`` are the environments whose values ``tests/requirements.py`` requires. The
-repository may have more (``invoke new-env``): tests about discovery and consistency read those
-from the stack files (``shared.environments.environments()``), never from this tuple.
+``ENVIRONMENTS`` are the environments whose values ``tests/requirements.py`` requires (dev,
+staging, prod; a permanent environment is added there). The repository may have more
+(``invoke new-env``): tests about discovery and consistency read those from the stack files
+(``shared.environments.environments()``), never from this tuple.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ import pytest
 from shared.consistency.stack_files import discover_environments
 from shared.harness import RenderedStack, read_stack_config, render_environment
 from shared.layers import PROJECTS_DIR, get_layer
+from tests.requirements import EXPECTED
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+ENVIRONMENTS = tuple(EXPECTED)
 
 
 @pytest.fixture(scope="session")
