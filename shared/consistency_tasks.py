@@ -82,12 +82,12 @@ def render(
     from shared.consistency.plan import format_plan, plan_document
     from shared.consistency.report import Painter, use_colour
     from shared.consistency.snapshots import write_snapshot
-    from shared.consistency.stack_files import discover_environments
+    from shared.environments import environments
     from shared.layers import get_layer
 
     try:
         selected = get_layer(layer).name if layer else None
-        known = discover_environments(PROJECTS_DIR)
+        known = environments(PROJECTS_DIR)
         if env is not None and env not in known:
             raise PipelineError(
                 f"unknown environment {env!r}; environments with stack files: "

@@ -19,8 +19,10 @@ PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
 SECRETS_PROVIDER_KEYS: tuple[str, ...] = ("secretsprovider", "encryptedkey", "encryptionsalt")
 
 
-def stack_file(layer: Layer, environment: str) -> Path:
-    return layer.directory / f"Pulumi.{environment}.yaml"
+def stack_file(layer: Layer, environment: str, projects_dir: Path | None = None) -> Path:
+    """``projects/<layer>/Pulumi.<environment>.yaml``, or the same under another projects folder."""
+    directory = layer.directory if projects_dir is None else projects_dir / layer.name
+    return directory / f"Pulumi.{environment}.yaml"
 
 
 def _promotion_key(environment: str) -> tuple[int, str]:
@@ -29,12 +31,12 @@ def _promotion_key(environment: str) -> tuple[int, str]:
     return (len(PROMOTION_ORDER), environment)
 
 
-def environments(layers: tuple[Layer, ...] = LAYERS) -> list[str]:
+def environments(projects_dir: Path | None = None, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
     """Every environment that has a stack file in at least one layer, in promotion order."""
     found = {
         path.name.removeprefix("Pulumi.").removesuffix(".yaml")
         for layer in layers
-        for path in layer.directory.glob("Pulumi.*.yaml")
+        for path in stack_file(layer, "*", projects_dir).parent.glob("Pulumi.*.yaml")
     }
     return sorted(found, key=_promotion_key)
 

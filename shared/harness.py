@@ -60,7 +60,7 @@ def read_stack_config(
     layer: Layer, environment: str, projects_dir: Path | None = None
 ) -> dict[str, str]:
     """The ``config:`` block of ``Pulumi.<environment>.yaml``, keys fully namespaced."""
-    path = _stack_path(layer, environment, projects_dir)
+    path = stack_file(layer, environment, projects_dir)
     if not path.is_file():
         raise SettingsError(f"layer {layer.name!r} has no stack file for {environment!r}: {path}")
     document = yaml.safe_load(path.read_text()) or {}
@@ -77,12 +77,6 @@ def read_stack_config(
         full_key = key if ":" in key else f"{layer.project}:{key}"
         config[full_key] = _config_value(value)
     return config
-
-
-def _stack_path(layer: Layer, environment: str, projects_dir: Path | None) -> Path:
-    if projects_dir is None:
-        return stack_file(layer, environment)
-    return projects_dir / layer.name / f"Pulumi.{environment}.yaml"
 
 
 # --------------------------------------------------------------------------- mocks

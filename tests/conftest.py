@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from shared.consistency.stack_files import discover_environments
+from shared.environments import environments
 from shared.harness import RenderedStack, read_stack_config, render_environment
 from shared.layers import PROJECTS_DIR, get_layer
 from tests.requirements import EXPECTED
@@ -87,6 +87,6 @@ def copy_projects(destination: Path, environments: Collection[str] | None = None
 def unused_environment_name(preferred: str, projects_dir: Path = PROJECTS_DIR) -> str:
     """``preferred``, or it followed by a number: a name with no stack file in ``projects_dir``
     (the repository may already have a ``qa``, made by the README's own example)."""
-    existing = set(discover_environments(projects_dir))
+    existing = set(environments(projects_dir))
     candidates = [preferred, *(f"{preferred}{number}" for number in range(2, 100))]
     return next(name for name in candidates if name not in existing)

@@ -18,8 +18,7 @@ from invoke import Exit, MockContext
 from shared import consistency_tasks
 from shared.consistency.check import run_check
 from shared.consistency.new_env import new_environment, rename_in_values, without_secrets_provider
-from shared.consistency.stack_files import discover_environments
-from shared.environments import PROMOTION_ORDER, SECRETS_PROVIDER_KEYS
+from shared.environments import PROMOTION_ORDER, SECRETS_PROVIDER_KEYS, environments
 from shared.errors import StackEnvironmentError
 from shared.layers import layer_names
 from tests.conftest import copy_projects, unused_environment_name
@@ -44,7 +43,7 @@ def test_a_new_environment_is_written_in_every_layer_and_passes_check(
     projects_copy: Path,
 ) -> None:
     name = unused_environment_name("qa", projects_copy)
-    before = discover_environments(projects_copy)
+    before = environments(projects_copy)
     result = new_environment(name, "staging", projects_copy)
     assert result.written == [projects_copy / layer / f"Pulumi.{name}.yaml" for layer in LAYERS]
     assert result.secrets_left_out == {}
@@ -205,7 +204,7 @@ def test_an_unknown_source_environment_is_rejected_listing_the_known_ones(
     projects_copy: Path,
 ) -> None:
     unknown = unused_environment_name("uat", projects_copy)
-    known = ", ".join(discover_environments(projects_copy))
+    known = ", ".join(environments(projects_copy))
     with pytest.raises(StackEnvironmentError, match=rf"'{unknown}'.*: {known}$"):
         new_environment(unused_environment_name("qa", projects_copy), unknown, projects_copy)
 

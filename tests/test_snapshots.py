@@ -21,12 +21,12 @@ from shared.consistency.snapshots import (
     snapshot_path,
     write_snapshot,
 )
-from shared.consistency.stack_files import discover_environments
+from shared.environments import environments
 from shared.harness import RenderedStack, render_environment
 from shared.layers import REPO_ROOT, layer_names
 from tests.conftest import copy_projects, unused_environment_name
 
-ENVIRONMENTS = discover_environments()
+ENVIRONMENTS = environments()
 LAYERS = layer_names()
 
 

@@ -20,8 +20,10 @@ from invoke import Exit, MockContext, Result
 import shared.layers
 import tasks
 from shared import local_emulator, pulumi_cli
+from shared.environments import environments
 from shared.layers import LAYERS, PROJECTS_DIR
 from shared.local_emulator import EmulatorInfo, LocalEmulator
+from tests.conftest import unused_environment_name
 
 P = PROJECTS_DIR  # projects/<layer> is where every program runs
 
@@ -555,10 +557,12 @@ def test_outputs_of_one_layer() -> None:
 
 def test_unknown_environment_lists_the_known_ones() -> None:
     c = MockContext(run=ok())
+    unknown = unused_environment_name("qa")
     with pytest.raises(Exit) as raised:
-        tasks.deploy(c, env="qa")
+        tasks.deploy(c, env=unknown)
     assert raised.value.message == (
-        "error: unknown environment 'qa'; environments with stack files: dev, staging, prod"
+        f"error: unknown environment {unknown!r}; environments with stack files: "
+        + ", ".join(environments())
     )
     assert commands(c) == []
 
@@ -758,7 +762,7 @@ def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name
 # -- exit codes: 2 for bad input, 1 for a failure (tasks.py docstring) -------------------------
 
 USER_ERRORS = {
-    "unknown environment": lambda c: tasks.deploy(c, env="qa"),
+    "unknown environment": lambda c: tasks.deploy(c, env=unused_environment_name("qa")),
     "unknown layer": lambda c: tasks.preview(c, env="dev", layer="network"),
     "flags that cannot be combined": lambda c: tasks.deploy(
         c, env="dev", local=True, backend="s3://x"

@@ -18,6 +18,7 @@ from invoke import Collection, Exit, MockContext, Result, Task, task
 import tasks
 from shared import consistency_tasks
 from shared.layers import REPO_ROOT
+from tests.conftest import unused_environment_name
 
 # (PyYAML is not listed: invoke itself imports it to read its configuration files.)
 HEAVY_MODULES = ("pulumi", "pulumi_aws", "boto3", "botocore", "moto")
@@ -196,7 +197,7 @@ def test_failed_lint_exits_1() -> None:
 @pytest.mark.parametrize(
     "run_task",
     [
-        lambda c: consistency_tasks.render(c, env="qa"),
+        lambda c: consistency_tasks.render(c, env=unused_environment_name("qa")),
         lambda c: consistency_tasks.render(c, layer="network"),
         lambda c: consistency_tasks.new_env(c, name="Not-A-Name", from_="dev"),
     ],

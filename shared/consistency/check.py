@@ -49,12 +49,12 @@ from shared.consistency.report import (
 from shared.consistency.stack_files import (
     SHARED_SETTINGS_CHECK,
     STACK_FILES,
-    discover_environments,
     missing_stack_files,
     shared_setting_disagreements,
     shared_settings,
-    stack_file_path,
 )
+from shared.environments import environments as environments_with_stack_files
+from shared.environments import stack_file
 from shared.knobs import KNOBS, Knob
 from shared.layers import PROJECTS_DIR, deploy_order, get_layer
 
@@ -193,7 +193,7 @@ def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendere
             Finding(RENDER, failure.layer, environment, STACK_RESOURCE, "-", failure.message)
             for failure in failures
             if failure.blocked_by
-            or stack_file_path(projects_dir, get_layer(failure.layer), environment).is_file()
+            or stack_file(get_layer(failure.layer), environment, projects_dir).is_file()
         ]
     return rendered, findings
 
@@ -272,7 +272,7 @@ def run_check(
 ) -> CheckReport:
     """Render and compare every layer in every environment found under ``projects_dir``."""
     projects_dir = projects_dir or PROJECTS_DIR
-    environments = list(environments or discover_environments(projects_dir))
+    environments = list(environments or environments_with_stack_files(projects_dir))
     findings = missing_stack_files(projects_dir, environments)
     findings += shared_setting_disagreements(projects_dir, environments)
     rendered, render_findings = render_all(environments, projects_dir)

@@ -21,8 +21,12 @@ from typing import Any
 import yaml
 
 from shared.consistency.normalise import environment_token
-from shared.consistency.stack_files import discover_environments, stack_file_path
-from shared.environments import SECRETS_PROVIDER_KEYS, validate_environment_name
+from shared.environments import (
+    SECRETS_PROVIDER_KEYS,
+    environments,
+    stack_file,
+    validate_environment_name,
+)
 from shared.errors import StackEnvironmentError
 from shared.layers import PROJECTS_DIR, deploy_order
 
@@ -86,14 +90,14 @@ def planned_files(
 ) -> list[tuple[Path, Path]]:
     """(source file, new file) per layer, after every refusal that needs no writing."""
     validate_environment_name(name)
-    known = discover_environments(projects_dir)
+    known = environments(projects_dir)
     if source not in known:
         raise StackEnvironmentError(
             f"unknown source environment {source!r}; environments with stack files: "
             f"{', '.join(known) or 'none'}"
         )
     pairs = [
-        (stack_file_path(projects_dir, layer, source), stack_file_path(projects_dir, layer, name))
+        (stack_file(layer, source, projects_dir), stack_file(layer, name, projects_dir))
         for layer in deploy_order()
     ]
     missing = [str(source_file) for source_file, _ in pairs if not source_file.is_file()]

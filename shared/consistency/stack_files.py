@@ -15,8 +15,8 @@ import yaml
 
 from shared.consistency.architecture import odd_ones_out
 from shared.consistency.report import Finding
-from shared.environments import PROMOTION_ORDER
-from shared.layers import PROJECTS_DIR, Layer, deploy_order
+from shared.environments import stack_file
+from shared.layers import deploy_order
 
 STACK_FILES = "stack-files"
 SHARED_SETTINGS_CHECK = "shared-settings"
@@ -47,31 +47,12 @@ def shared_settings() -> tuple[SharedSetting, ...]:
     )
 
 
-def stack_file_path(projects_dir: Path, layer: Layer, environment: str) -> Path:
-    return projects_dir / layer.name / f"Pulumi.{environment}.yaml"
-
-
-def discover_environments(projects_dir: Path = PROJECTS_DIR) -> list[str]:
-    """Environments with a stack file in any layer: the promotion order, then by name."""
-    found = {
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for layer in deploy_order()
-        for path in (projects_dir / layer.name).glob("Pulumi.*.yaml")
-    }
-
-    def promotion(environment: str) -> tuple[int, str]:
-        rank = PROMOTION_ORDER.index(environment) if environment in PROMOTION_ORDER else None
-        return (len(PROMOTION_ORDER) if rank is None else rank, environment)
-
-    return sorted(found, key=promotion)
-
-
 def missing_stack_files(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
     """An environment is deployable only when every layer has a stack file for it."""
     findings = []
     for environment in environments:
         for layer in deploy_order():
-            path = stack_file_path(projects_dir, layer, environment)
+            path = stack_file(layer, environment, projects_dir)
             if not path.is_file():
                 findings.append(
                     Finding(
@@ -107,7 +88,7 @@ def shared_setting_disagreements(projects_dir: Path, environments: Sequence[str]
         configs = {
             layer.name: read_config_block(path)
             for layer in deploy_order()
-            if (path := stack_file_path(projects_dir, layer, environment)).is_file()
+            if (path := stack_file(layer, environment, projects_dir)).is_file()
         }
         for setting in settings:
             values = {
