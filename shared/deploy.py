@@ -284,6 +284,15 @@ def _select_existing_stack(c: Context, target: Target, layer: Layer) -> Result:
     return c.run(command, warn=True, hide=True, env=target.env)
 
 
+def _run_layer_program(c: Context, target: Target, layer: Layer, command: str) -> tuple[str, str]:
+    """Run `pulumi up` or `preview` with Pulumi's progress on the terminal; a failure caused by
+    a missing upstream stack gets a hint naming the layer to deploy first."""
+    result = c.run(command, warn=True, echo=True, pty=True, env=target.env)
+    if result.failed:
+        return FAILED, _missing_reference_hint(target, layer, result)
+    return DONE, ""
+
+
 def deploy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
     """``pulumi stack select --create`` then ``pulumi up`` per layer, in deploy order."""
 
@@ -293,10 +302,7 @@ def deploy(c: Context, target: Target, *, yes: bool) -> list[Outcome]:
         up_command = cli.up(
             target.environment, layer.directory, yes=yes, config_file=target.config_file(layer)
         )
-        result = c.run(up_command, warn=True, echo=True, pty=True, env=target.env)
-        if result.failed:
-            return FAILED, _missing_reference_hint(target, layer, result)
-        return DONE, ""
+        return _run_layer_program(c, target, layer, up_command)
 
     outcomes = run_chain("deploy", target, step)
     finish("deploy", target.environment, outcomes)
@@ -337,10 +343,7 @@ def preview(c: Context, target: Target) -> list[Outcome]:
         preview_command = cli.preview(
             target.environment, layer.directory, config_file=target.config_file(layer)
         )
-        result = c.run(preview_command, warn=True, echo=True, pty=True, env=target.env)
-        if result.failed:
-            return FAILED, _missing_reference_hint(target, layer, result)
-        return DONE, ""
+        return _run_layer_program(c, target, layer, preview_command)
 
     outcomes = run_chain("preview", target, step)
     finish("preview", target.environment, outcomes)
