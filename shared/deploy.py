@@ -23,12 +23,11 @@ from typing import Any
 from invoke import Context, Exit, Result
 
 from shared import pulumi_cli as cli
-from shared.environments import require_environment, stack_file
+from shared.environments import read_stack_config, require_environment, stack_file
 from shared.errors import (
     EXIT_FAILURE,
     EXIT_USER_ERROR,
     PipelineError,
-    StackEnvironmentError,
 )
 from shared.layers import LAYERS, Layer, deploy_order, destroy_order, get_layer, select
 from shared.local_emulator import LocalEmulator
@@ -350,38 +349,30 @@ def preview(c: Context, target: Target) -> list[Outcome]:
     return outcomes
 
 
-def _is_off(value: Any) -> bool:
+def _is_off(value: str) -> bool:
     """Only an explicit false turns a safety setting off (YAML false, or "false" as
     `pulumi config set` writes it); anything else, a typo included, keeps it on."""
-    return value is False or (isinstance(value, str) and value.strip().lower() == "false")
+    return value.strip().lower() == "false"
 
 
 def production_grade_reasons(environment: str) -> list[str]:
     """Why ``environment`` is production-grade: one entry per setting of
     ``PRODUCTION_GRADE_SETTINGS`` that is on in its stack file (or not set, so on by default).
     Empty when every one of them is explicitly false."""
-    import yaml  # invoke imports PyYAML anyway; kept here so the module stays import-light
-
     reasons: list[str] = []
-    documents: dict[str, dict[str, Any]] = {}
+    configs: dict[str, dict[str, str]] = {}
     for setting in PRODUCTION_GRADE_SETTINGS:
-        project, key = setting.split(":", 1)
+        project = setting.split(":", 1)[0]
         layer = next(each for each in LAYERS if each.project == project)
         path = stack_file(layer, environment)
         shown = f"projects/{layer.name}/{path.name}"
-        if layer.name not in documents:
-            try:
-                document = yaml.safe_load(path.read_text()) if path.is_file() else {}
-            except yaml.YAMLError as error:
-                raise StackEnvironmentError(f"{shown} is not valid YAML: {error}") from None
-            documents[layer.name] = (document or {}).get("config") or {}
-        config = documents[layer.name]
-        if setting in config or key in config:
-            value = config.get(setting, config.get(key))
-            if not _is_off(value):
-                reasons.append(f"{shown} sets {setting}: {json.dumps(value)}")
-        else:
+        if layer.name not in configs:
+            configs[layer.name] = read_stack_config(layer, environment) if path.is_file() else {}
+        value = configs[layer.name].get(setting)
+        if value is None:
             reasons.append(f"{shown} does not set {setting}, which defaults to true")
+        elif not _is_off(value):
+            reasons.append(f"{shown} sets {setting}: {value}")
     return reasons
 
 

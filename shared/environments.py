@@ -7,9 +7,11 @@ alphabetically.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Any
 
-from shared.errors import StackEnvironmentError
+from shared.errors import SettingsError, StackEnvironmentError
 from shared.layers import LAYERS, Layer
 from shared.naming import ENVIRONMENT_NAME_PATTERN, ENVIRONMENT_NAME_RULE
 
@@ -68,3 +70,41 @@ def require_environment(environment: str, layers: tuple[Layer, ...] = LAYERS) ->
             f"environment {environment!r} has no stack file in layer(s): {names}"
         )
     return environment
+
+
+def _config_value(value: Any) -> str:
+    """Stack-file values as the Pulumi CLI hands them to a program: strings, JSON for objects."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, list | dict):
+        return json.dumps(value)
+    return str(value)
+
+
+def read_stack_config(
+    layer: Layer, environment: str, projects_dir: Path | None = None
+) -> dict[str, str]:
+    """The ``config:`` block of ``Pulumi.<environment>.yaml``: keys fully namespaced (a bare key
+    belongs to the layer's project), values as the Pulumi CLI passes them to the program."""
+    import yaml  # invoke imports PyYAML already; kept local so importing this module stays cheap
+
+    path = stack_file(layer, environment, projects_dir)
+    if not path.is_file():
+        raise SettingsError(f"layer {layer.name!r} has no stack file for {environment!r}: {path}")
+    try:
+        document = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as error:
+        raise SettingsError(f"{path} is not valid YAML: {error}") from None
+    raw = (document.get("config") if isinstance(document, dict) else None) or {}
+    if not isinstance(raw, dict):
+        raise SettingsError(f"{path}: 'config' must be a mapping of keys to values, got {raw!r}")
+    config: dict[str, str] = {}
+    for key, value in raw.items():
+        if isinstance(value, dict) and "secure" in value:
+            raise SettingsError(
+                f"{path}: {key} is a secret; this repository reads stack settings offline and "
+                "cannot decrypt it. Keep secrets out of the settings it validates."
+            )
+        full_key = key if ":" in key else f"{layer.project}:{key}"
+        config[full_key] = _config_value(value)
+    return config

@@ -14,7 +14,6 @@ The unit tests, ``invoke render`` and ``invoke check`` all use this one harness.
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import runpy
 import sys
@@ -27,7 +26,6 @@ from types import ModuleType
 from typing import Any
 
 import pulumi
-import yaml
 from pulumi.runtime import mocks as pulumi_mocks
 from pulumi.runtime import resource as sdk_resource
 from pulumi.runtime import rpc
@@ -36,47 +34,14 @@ from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
 from pulumi.runtime.stack import run_pulumi_func
 from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
 
-from shared.environments import stack_file
-from shared.errors import PipelineError, SettingsError
+from shared.environments import read_stack_config
+from shared.errors import PipelineError
 from shared.layers import Layer, deploy_order, get_layer
 from shared.stack import SELF_MANAGED_BACKEND_ORG
 
 MOCK_ACCOUNT_ID = "123456789012"
 MOCK_PARTITION = "aws"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
-
-
-# --------------------------------------------------------------------------- stack files
-def _config_value(value: Any) -> str:
-    """Stack-file values as the Pulumi CLI hands them to a program: strings, JSON for objects."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, (list, dict)):
-        return json.dumps(value)
-    return str(value)
-
-
-def read_stack_config(
-    layer: Layer, environment: str, projects_dir: Path | None = None
-) -> dict[str, str]:
-    """The ``config:`` block of ``Pulumi.<environment>.yaml``, keys fully namespaced."""
-    path = stack_file(layer, environment, projects_dir)
-    if not path.is_file():
-        raise SettingsError(f"layer {layer.name!r} has no stack file for {environment!r}: {path}")
-    document = yaml.safe_load(path.read_text()) or {}
-    raw = document.get("config") or {}
-    if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: 'config' must be a mapping of keys to values, got {raw!r}")
-    config: dict[str, str] = {}
-    for key, value in raw.items():
-        if isinstance(value, dict) and "secure" in value:
-            raise SettingsError(
-                f"{path}: {key} is a secret; the offline renderer cannot decrypt it. "
-                "Keep secrets out of the settings this repository validates offline."
-            )
-        full_key = key if ":" in key else f"{layer.project}:{key}"
-        config[full_key] = _config_value(value)
-    return config
 
 
 # --------------------------------------------------------------------------- mocks

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from shared.environments import environments
-from shared.harness import RenderedStack, read_stack_config, render_environment
+from shared.environments import environments, read_stack_config
+from shared.harness import RenderedStack, render_environment
 from shared.layers import PROJECTS_DIR, get_layer
 from tests.requirements import EXPECTED
 

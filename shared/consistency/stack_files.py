@@ -9,13 +9,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
-
-import yaml
 
 from shared.consistency.architecture import odd_ones_out
 from shared.consistency.report import Finding
-from shared.environments import stack_file
+from shared.environments import read_stack_config, stack_file
 from shared.layers import deploy_order
 
 STACK_FILES = "stack-files"
@@ -68,27 +65,15 @@ def missing_stack_files(projects_dir: Path, environments: Sequence[str]) -> list
     return findings
 
 
-def _as_written(value: Any) -> str:
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    return str(value)
-
-
-def read_config_block(path: Path) -> dict[str, str]:
-    document = yaml.safe_load(path.read_text())
-    config = (document.get("config") if isinstance(document, dict) else None) or {}
-    return {str(key): _as_written(value) for key, value in config.items()}
-
-
 def shared_setting_disagreements(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
     """Within each environment, every shared setting the same in every layer's stack file."""
     findings = []
     settings = shared_settings()
     for environment in environments:
         configs = {
-            layer.name: read_config_block(path)
+            layer.name: read_stack_config(layer, environment, projects_dir)
             for layer in deploy_order()
-            if (path := stack_file(layer, environment, projects_dir)).is_file()
+            if stack_file(layer, environment, projects_dir).is_file()
         }
         for setting in settings:
             values = {
