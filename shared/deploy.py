@@ -524,6 +524,17 @@ def _target(
     return remote_target(environment, layers, backend)
 
 
+def _target_starting_emulator(
+    environment: str, layer: str | None, backend: str | None, local: bool
+) -> Target:
+    """Validated target for deploy and preview, which start the local emulator if needed."""
+    with user_errors():
+        layers = checked_layers(environment, layer, deploy_order(), backend=backend, local=local)
+        target = _target(environment, layers, backend=backend, local=local, start_emulator=True)
+    assert target is not None  # started on demand
+    return target
+
+
 def run_deploy(
     c: Context,
     environment: str,
@@ -533,11 +544,7 @@ def run_deploy(
     backend: str | None = None,
     local: bool = False,
 ) -> list[Outcome]:
-    with user_errors():
-        layers = checked_layers(environment, layer, deploy_order(), backend=backend, local=local)
-        target = _target(environment, layers, backend=backend, local=local, start_emulator=True)
-    assert target is not None  # started on demand
-    return deploy(c, target, yes=yes)
+    return deploy(c, _target_starting_emulator(environment, layer, backend, local), yes=yes)
 
 
 def run_preview(
@@ -548,11 +555,7 @@ def run_preview(
     backend: str | None = None,
     local: bool = False,
 ) -> list[Outcome]:
-    with user_errors():
-        layers = checked_layers(environment, layer, deploy_order(), backend=backend, local=local)
-        target = _target(environment, layers, backend=backend, local=local, start_emulator=True)
-    assert target is not None  # started on demand
-    return preview(c, target)
+    return preview(c, _target_starting_emulator(environment, layer, backend, local))
 
 
 def run_destroy(
