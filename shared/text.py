@@ -7,6 +7,7 @@ Import-light: standard library only.
 from __future__ import annotations
 
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import TextIO
@@ -23,9 +24,44 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
     return f"{count} {noun if count == 1 else (plural_noun or noun + 's')}"
 
 
-def use_colour(stream: TextIO = sys.stdout) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return stream.isatty() and not os.environ.get("NO_COLOR")
+def use_colour(stream: TextIO | None = None) -> bool:
+    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
+    ``stream`` defaults to the stdout of the moment (a test's captured one included)."""
+    stream = sys.stdout if stream is None else stream
+    try:
+        on_terminal = stream.isatty()
+    except (AttributeError, ValueError):  # no isatty, or already closed
+        on_terminal = False
+    return on_terminal and not os.environ.get("NO_COLOR")
+
+
+# invoke's own default for the commands it echoes (`c.run(..., echo=True)`): bold white,
+# whatever stdout is. ``echo_format()`` keeps it for a terminal only.
+INVOKE_ECHO_FORMAT = "\x1b[1;37m{command}\x1b[0m"
+
+
+def echo_format(stream: TextIO | None = None) -> str:
+    """The ``run.echo_format`` for invoke: its bold default on a terminal, the bare command
+    in a file, a pipe or under NO_COLOR."""
+    return INVOKE_ECHO_FORMAT if use_colour(stream) else "{command}"
+
+
+# A quoted value longer than this is cut in a message: what was given is named, not echoed.
+LONG_VALUE = 200
+_MORE = LONG_VALUE + 1
+_LONG_QUOTED = re.compile(rf"'([^'\n]{{{_MORE},}})'|\"([^\"\n]{{{_MORE},}})\"")
+
+
+def shorten_long_values(message: str, keep: int = 40) -> str:
+    """Every quoted value in ``message`` longer than ``LONG_VALUE`` characters cut to its
+    first ``keep``, with its length: ``'xxxx...' (20000 characters)``."""
+
+    def cut(match: re.Match[str]) -> str:
+        quote = match.group(0)[0]
+        value = match.group(1) if match.group(1) is not None else match.group(2)
+        return f"{quote}{value[:keep]}...{quote} ({len(value)} characters)"
+
+    return _LONG_QUOTED.sub(cut, message)
 
 
 class Painter:
