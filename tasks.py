@@ -16,8 +16,13 @@ Exit codes, the same for every task (``shared.errors``):
   a missing --confirm-prod, a layer whose dependants are still deployed, no ``pulumi`` on
   PATH, pytest options it cannot use, a bad ``new-env`` name.
 
-Invoke's own command-line errors (an unknown task or flag, a missing --env) happen before any
-task runs and exit 1; that is invoke's choice, not ours.
+The same for the command line itself (``shared.cli``): an unknown or mistyped flag (with the
+flag meant: ``--environment`` is ``--env``), a flag without its value, a missing required flag
+or a value given without its flag is bad input, exit 2. Every message starts with ``error: ``;
+none is a traceback. With ``--json``, stdout stays one JSON document (``{"ok": false, "error":
+{"message": ..., "exit_code": ...}}`` when the task failed first). A stdout closed by its reader
+(``invoke check | head -1``) ends quietly with 141, an unhandled Ctrl-C with 130.
+docs/troubleshooting.md lists the messages and what to do.
 
 Importing this file must stay cheap (`invoke --list` < 0.5 s): no pulumi, pulumi_aws, boto3 or
 moto imports here or in the modules it imports; see benchmarks/tasks_import.py.
@@ -31,12 +36,13 @@ from pathlib import Path
 
 from invoke import Collection, Context, task
 
-from shared import consistency_tasks
+from shared import cli, consistency_tasks
 from shared import deploy as chain
 from shared.environments import environments
 from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError, task_errors, task_exit
 from shared.layers import REPO_ROOT, load_graph
 from shared.local_emulator import LocalEmulator
+from shared.text import echo_format
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 ACTIONS_DIR = REPO_ROOT / ".github" / "actions"
@@ -151,6 +157,10 @@ def outputs(
 @task(help={"port": "port on 127.0.0.1 to listen on (default: any free port)"})
 def local_start(c: Context, port: int = 0) -> None:
     """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs."""
+    if not 0 <= port <= 65535:
+        raise task_exit(
+            f"--port {port} is not a port: give 1-65535, or 0 for any free one", EXIT_USER_ERROR
+        )
     emulator = LocalEmulator.default()
     with task_errors():
         info, started = emulator.ensure_running(port)
@@ -329,3 +339,10 @@ for _task in (
 ):
     ns.add_task(_task)
 ns.add_collection(local)
+# Flags only, never positional: a mistyped flag is then named, not taken for a value.
+cli.flags_only(ns)
+# Commands echoed by c.run(echo=True): bold on a terminal only, never under NO_COLOR.
+ns.configure({"run": {"echo_format": echo_format()}})
+# `invoke` itself explains a bad flag (shared.cli); invoke.yaml names the executor that
+# gives every task's errors their one form.
+cli.adopt_running_program()

@@ -1,0 +1,404 @@
+"""Bad input is a message, not a traceback, in every task (shared.cli, docs/troubleshooting.md).
+
+Most tests run the real command, `python -m invoke ...`, in a scratch copy of the repository
+(some bad inputs edit files): stderr, stdout and the exit code are what a person or CI sees.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import pty
+import re
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from invoke import Exit, Task
+
+import tasks
+from shared import cli
+from shared.errors import EXIT_BROKEN_PIPE, PipelineError
+from shared.layers import REPO_ROOT
+from shared.text import echo_format, shorten_long_values, use_colour
+
+BROKEN_STACK_FILE = "config:\n  aws:region: us-east-1\n\tpipeline:tracing: true\n"
+BROKEN_YAML_MESSAGE = (
+    "error: projects/iam/Pulumi.staging.yaml: not valid YAML at line 3, column 1: "
+    "found a tab character that violates indentation"
+)
+MISSING_STACK_FILE_MESSAGE = (
+    "error: environment 'staging' is missing projects/iam/Pulumi.staging.yaml: every layer "
+    "needs a stack file for each environment. Restore it (from git, or copy another "
+    "environment's file and change the name in it); for a new environment, "
+    "`invoke new-env --name NAME --from ENV` writes every layer's stack file"
+)
+
+
+def repository_files() -> list[str]:
+    """What a checkout holds: the tracked files and any new ones not ignored."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return sorted({name.decode() for name in listed.split(b"\0") if name})
+
+
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the repository, its Python compiled once (each command run in a copy of
+    it then loads the bytecode instead of compiling every module again)."""
+    root = tmp_path_factory.mktemp("checkout") / "repo"
+    for name in repository_files():
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "shared", "projects", "tasks.py"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    return root
+
+
+def copy_repository(destination: Path, checkout: Path) -> Path:
+    """A scratch copy of the repository for one command to run in (and edit)."""
+    shutil.copytree(checkout, destination, symlinks=True)
+    return destination
+
+
+@pytest.fixture
+def scratch(tmp_path: Path, checkout: Path) -> Path:
+    return copy_repository(tmp_path / "repo", checkout)
+
+
+def invoke(
+    cwd: Path, *argv: str | bytes, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "invoke", *argv],
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        encoding="utf-8",
+        errors="backslashreplace",
+        timeout=120,
+    )
+
+
+def all_tasks() -> dict[str, Task]:
+    found: dict[str, Task] = {}
+
+    def walk(collection: object, prefix: str) -> None:
+        for name, task in collection.tasks.items():  # type: ignore[attr-defined]
+            found[f"{prefix}{name}"] = task
+        for name, child in collection.collections.items():  # type: ignore[attr-defined]
+            walk(child, f"{prefix}{name}.")
+
+    walk(tasks.ns, "")
+    return found
+
+
+def all_arguments() -> dict[str, object]:
+    """Every parameter of every task (a copy's get_arguments: invoke's consumes help texts)."""
+    return {
+        argument.name: argument
+        for task in all_tasks().values()
+        for argument in copy.deepcopy(task).get_arguments()
+    }
+
+
+def flag(name: str) -> str:
+    return f"--{name.replace('_', '-').rstrip('-')}"
+
+
+# -- a closed stdout --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["check"], ["render", "--json"]])
+def test_a_reader_that_stops_early_ends_the_task_quietly(argv: list[str]) -> None:
+    """`invoke check | head -1`: read one line, close the pipe, and the task ends without a
+    traceback (141 when its writes met the closed pipe, 0 when they all fitted before)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "invoke", *argv],
+        cwd=REPO_ROOT,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None and process.stderr is not None
+    first = process.stdout.readline()
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    process.stderr.close()
+    code = process.wait(timeout=120)
+    assert first.strip()
+    assert stderr == ""
+    assert code in (0, EXIT_BROKEN_PIPE)
+
+
+@pytest.mark.parametrize("argv", [["render", "--json", "--env", "dev"], ["ci-matrix", "--json"]])
+def test_a_stdout_closed_before_the_first_write_ends_with_141_and_no_traceback(
+    argv: list[str],
+) -> None:
+    """The same, made certain: the pipe's reader is gone before the task writes anything."""
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        result = subprocess.run(
+            [sys.executable, "-m", "invoke", *argv],
+            cwd=REPO_ROOT,
+            stdin=subprocess.DEVNULL,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+    finally:
+        os.close(writer)
+    assert (result.returncode, result.stderr) == (EXIT_BROKEN_PIPE, "")
+
+
+# -- mistyped flags -----------------------------------------------------------------------
+
+FLAG_MISTAKES = {
+    ("deploy", "--environment", "dev"): "error: deploy has no flag --environment: did you mean "
+    "--env? (flags of deploy: --env, --layer, --yes, --backend, --local; `invoke --help deploy`)",
+    ("preview", "--stack", "dev"): "error: preview has no flag --stack: did you mean --env? "
+    "(flags of preview: --env, --layer, --backend, --local; `invoke --help preview`)",
+    ("deploy", "--env", "dev", "--layers", "iam"): "error: deploy has no flag --layers: did you "
+    "mean --layer? (flags of deploy: --env, --layer, --yes, --backend, --local; "
+    "`invoke --help deploy`)",
+    ("destroy", "--env", "dev", "--yse"): "error: destroy has no flag --yse: did you mean --yes? "
+    "(flags of destroy: --env, --layer, --yes, --confirm-prod, --backend, --local; "
+    "`invoke --help destroy`)",
+    ("deploy", "--env", "dev", "--dry-run"): "error: deploy has no flag --dry-run: `invoke "
+    "preview --env ENV` shows what a deploy would change, `invoke render` and `invoke check` "
+    "the stacks offline; deploy and destroy without --yes show pulumi's plan and ask before "
+    "changing anything",
+    ("check", "--env", "dev"): "error: check has no flag --env (flags of check: --json; "
+    "`invoke --help check`); --env is a flag of deploy, preview, destroy, outputs, render",
+    ("deploy", "dev"): "error: deploy: 'dev' is neither a flag nor a task: a value follows its "
+    "flag's name, e.g. --env dev (`invoke --help deploy`)",
+    ("deploy",): "error: deploy needs --env VALUE (environment = stack name; one of: "
+    f"{tasks._ENVIRONMENTS})",
+    ("deploy", "--env"): "error: deploy: --env needs a value: environment = stack name; one of: "
+    f"{tasks._ENVIRONMENTS}",
+    ("local.start", "--port", "abc"): "error: local.start: --port takes a whole number, got 'abc'",
+    ("local.start", "--port", "70000"): "error: --port 70000 is not a port: give 1-65535, or 0 "
+    "for any free one",
+    ("deploy", "--env", "dev", "--yes=no"): "error: deploy: --yes takes no value (given "
+    "'--yes=no')",
+    ("deplyo", "--env", "dev"): "error: no task named 'deplyo'; did you mean deploy? "
+    "(`invoke --list` shows every task)",
+    ("new-env", "--name", "qa", "--form", "dev"): "error: new-env has no flag --form: did you "
+    "mean --from? (flags of new-env: --name, --from, --after, --json; `invoke --help new-env`)",
+}
+
+
+@pytest.mark.parametrize("argv", FLAG_MISTAKES, ids=[" ".join(argv) for argv in FLAG_MISTAKES])
+def test_a_mistyped_command_line_gets_a_hint_and_exit_2(
+    argv: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """invoke's own command (`invoke.main.program`), run in this process: tasks.py handed its
+    parse errors to shared.cli."""
+    from invoke.main import program
+
+    assert isinstance(program, cli.PipelineProgram)
+    with pytest.raises(SystemExit) as exited:
+        program.run(["invoke", "--search-root", str(REPO_ROOT), *argv])
+    captured = capsys.readouterr()
+    assert (exited.value.code, captured.err) == (2, FLAG_MISTAKES[argv] + "\n")
+    assert captured.out == ""
+
+
+def test_the_invoke_command_itself_gives_the_hint(tmp_path: Path) -> None:
+    result = invoke(REPO_ROOT, "deploy", "--environment", "dev")
+    assert (result.returncode, result.stderr) == (
+        2,
+        FLAG_MISTAKES[("deploy", "--environment", "dev")] + "\n",
+    )
+
+
+def test_a_parse_error_with_json_is_an_error_object_too() -> None:
+    result = invoke(REPO_ROOT, "render", "--json", "--envs", "dev")
+    message = (
+        "render has no flag --envs: did you mean --env? (flags of render: --env, --layer, "
+        "--json, --update-snapshots; `invoke --help render`)"
+    )
+    assert json.loads(result.stdout) == {"ok": False, "error": {"message": message, "exit_code": 2}}
+    assert (result.returncode, result.stderr) == (2, f"error: {message}\n")
+
+
+def test_every_synonym_names_a_flag_some_task_has() -> None:
+    flags = {f"--{name.replace('_', '-').rstrip('-')}" for name in all_arguments()}
+    assert set(cli.FLAG_SYNONYMS.values()) <= flags
+
+
+# -- one voice around every task --------------------------------------------------------------
+
+
+def test_an_unexpected_exception_is_one_line_that_says_it_is_a_bug() -> None:
+    with pytest.raises(Exit) as raised, cli.one_voice():
+        {}["missing"]
+    assert raised.value.code == 1
+    assert re.fullmatch(
+        r"error: unexpected KeyError: 'missing' \(at tests/test_bad_input\.py:\d+ in "
+        r"test_an_unexpected_exception_is_one_line_that_says_it_is_a_bug\); this is a bug in "
+        r"the tasks: run the same command with `invoke --debug` for the traceback",
+        raised.value.message,
+    )
+
+
+def test_debug_lets_the_traceback_through() -> None:
+    with pytest.raises(KeyError), cli.one_voice(debug=True):
+        {}["missing"]
+
+
+def test_an_exit_without_the_prefix_gets_it_and_keeps_its_code() -> None:
+    with pytest.raises(Exit) as raised, cli.one_voice():
+        raise Exit("something failed", code=1)
+    assert (raised.value.message, raised.value.code) == ("error: something failed", 1)
+
+
+def test_a_pipeline_error_escaping_a_task_is_bad_input() -> None:
+    with pytest.raises(Exit) as raised, cli.one_voice():
+        raise PipelineError("unknown thing 'x'; known: y")
+    assert (raised.value.message, raised.value.code) == ("error: unknown thing 'x'; known: y", 2)
+
+
+def test_json_error_object_only_when_nothing_was_printed(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with pytest.raises(Exit), cli.one_voice(as_json=True):
+        raise PipelineError("bad")
+    assert json.loads(capsys.readouterr().out) == {
+        "ok": False,
+        "error": {"message": "bad", "exit_code": 2},
+    }
+    with pytest.raises(Exit), cli.one_voice(as_json=True):
+        print(json.dumps({"ok": False, "findings": []}))
+        raise Exit("error: check failed", code=1)
+    assert json.loads(capsys.readouterr().out) == {"ok": False, "findings": []}
+
+
+def test_a_huge_value_is_named_not_echoed() -> None:
+    huge = "x" * 20000
+    assert shorten_long_values(f"unknown environment {huge!r}; known: dev") == (
+        f"unknown environment '{'x' * 40}...' (20000 characters); known: dev"
+    )
+    result = invoke(REPO_ROOT, "render", "--env", huge)
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: unknown environment '{'x' * 40}...' (20000 characters); environments with "
+        f"stack files: {tasks._ENVIRONMENTS}\n"
+    )
+
+
+# -- colour -----------------------------------------------------------------------------------
+
+
+def run_on_a_terminal(argv: list[str], cwd: Path, env: dict[str, str]) -> tuple[int, str]:
+    """Run with stdout on a pseudo-terminal; what it wrote there, and its exit code."""
+    controller, terminal = pty.openpty()
+    process = subprocess.Popen(
+        argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=terminal, stderr=subprocess.PIPE
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # the terminal's other end closed: the process is done writing
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    process.communicate(timeout=120)
+    return process.returncode, b"".join(chunks).decode(errors="replace")
+
+
+ECHO_PROBE = '''
+
+@task
+def echo_probe(c):
+    """Echo one command, as deploy does."""
+    c.run("true", echo=True)
+
+
+ns.add_task(echo_probe)
+'''
+
+
+@pytest.fixture
+def echo_repo(scratch: Path) -> Path:
+    with (scratch / "tasks.py").open("a") as file:
+        file.write(ECHO_PROBE)
+    return scratch
+
+
+@pytest.mark.parametrize(
+    ("terminal", "no_color", "coloured"),
+    [(False, False, False), (True, True, False), (True, False, True)],
+    ids=["pipe", "terminal-NO_COLOR", "terminal"],
+)
+def test_echoed_commands_are_coloured_only_on_a_terminal_without_no_color(
+    echo_repo: Path, terminal: bool, no_color: bool, coloured: bool
+) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    if no_color:
+        env["NO_COLOR"] = "1"
+    argv = [sys.executable, "-m", "invoke", "echo-probe"]
+    if terminal:
+        code, out = run_on_a_terminal(argv, echo_repo, env)
+    else:
+        result = subprocess.run(argv, cwd=echo_repo, env=env, capture_output=True, text=True)
+        code, out = result.returncode, result.stdout
+    assert code == 0
+    assert out.strip() == ("\x1b[1;37mtrue\x1b[0m" if coloured else "true")
+
+
+@pytest.mark.parametrize(("no_color", "coloured"), [(True, False), (False, True)])
+def test_reports_are_coloured_on_a_terminal_unless_no_color(no_color: bool, coloured: bool) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    if no_color:
+        env["NO_COLOR"] = "1"
+    argv = [sys.executable, "-m", "invoke", "render", "--env", "dev", "--layer", "storage"]
+    code, out = run_on_a_terminal(argv, REPO_ROOT, env)
+    assert code == 0
+    assert ("\x1b[" in out) is coloured
+    assert "dev_bucket_name" in out
+
+
+def test_no_colour_in_a_file_or_under_no_color(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with (tmp_path / "out.txt").open("w") as file:
+        assert not use_colour(file)
+        assert echo_format(file) == "{command}"
+    controller, terminal = pty.openpty()
+    with os.fdopen(terminal, "w") as on_terminal:
+        monkeypatch.delenv("NO_COLOR", raising=False)
+        assert use_colour(on_terminal)
+        monkeypatch.setenv("NO_COLOR", "1")
+        assert not use_colour(on_terminal)
+        assert echo_format(on_terminal) == "{command}"
+    os.close(controller)
+
+
+@pytest.fixture(autouse=True)
+def _no_leftover_stdout() -> Iterator[None]:
+    stdout = sys.stdout
+    yield
+    assert sys.stdout is stdout
