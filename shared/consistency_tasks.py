@@ -16,7 +16,13 @@ from contextlib import contextmanager
 
 from invoke import Context, task
 
-from shared.errors import EXIT_FAILURE, PipelineError, task_errors, task_exit
+from shared.errors import (
+    EXIT_FAILURE,
+    PipelineError,
+    StackEnvironmentError,
+    task_errors,
+    task_exit,
+)
 from shared.layers import LayerGraph, load_graph
 
 
@@ -38,8 +44,8 @@ def _print_check(graph: LayerGraph, as_json: bool) -> None:
     """Run the check, print it, and exit non-zero on any violation."""
     from shared.consistency.check import run_check
 
-    with _without_cycle_collection():
-        report = run_check(graph)
+    with task_errors(), _without_cycle_collection():
+        report = run_check(graph)  # a stack file that cannot be read is bad input (exit 2)
     print_check_report(report, as_json)
     if not report.ok:
         raise task_exit("check failed: fix the violations above", EXIT_FAILURE)
@@ -64,6 +70,40 @@ def _known_environment(graph: LayerGraph, env: str | None) -> list[str]:
             f"{', '.join(known) or 'none'}"
         )
     return [env] if env else known
+
+
+def _require_stack_files(graph: LayerGraph, environments: list[str]) -> None:
+    """Every stack file a render of ``environments`` reads (every layer's: the layers are
+    rendered as a chain) is there and readable; else bad input, naming each missing file, or
+    the broken one with its line."""
+    from shared.environments import read_stack_config, stack_file
+    from shared.layers import shown_path
+
+    for environment in environments:
+        missing = [stack_file(layer, environment) for layer in graph]
+        missing = [path for path in missing if not path.is_file()]
+        if missing:
+            names = ", ".join(shown_path(path) for path in missing)
+            raise StackEnvironmentError(
+                f"environment {environment!r} is missing {names}: every layer needs a stack "
+                "file for each environment. Restore it (from git, or copy another "
+                "environment's file and change the name in it); for a new environment, "
+                "`invoke new-env --name NAME --from ENV` writes every layer's stack file"
+            )
+        for layer in graph:
+            read_stack_config(layer, environment)  # a broken one names its file and line
+
+
+def _readable_source(graph: LayerGraph, source: str) -> None:
+    """The source environment's stack files that exist parse (a broken one is named with its
+    line); which are missing, and whether ``source`` exists at all, new-env says itself."""
+    from shared.environments import environments, read_stack_document, stack_file
+
+    if source not in environments(graph):
+        return
+    for layer in graph:
+        if stack_file(layer, source).is_file():
+            read_stack_document(layer, source)
 
 
 @task(
@@ -94,8 +134,9 @@ def render(
 
     with task_errors():
         graph = load_graph()
-        selected = graph.get(layer).name if layer else None
+        selected = graph.get(layer).name if layer is not None else None  # "" is unknown
         environments = _known_environment(graph, env)
+        _require_stack_files(graph, environments)
     with _without_cycle_collection():
         rendered, failures = render_all(environments, graph)
     if failures:
@@ -162,6 +203,7 @@ def new_env(
 
     with task_errors():
         graph = load_graph()
+        _readable_source(graph, from_)
         try:
             result = new_environment(name, from_, after, graph)
         except NewEnvironmentRefused as refused:

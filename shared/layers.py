@@ -34,8 +34,21 @@ LAYER_NAME_RULE = "2-20 lowercase letters and digits, starting with a letter"
 _LAYER_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
+def shown_path(path: Path) -> str:
+    """``path`` as a message names it: from the repository root (projects/iam/...) when it is
+    inside the repository, else from the working folder, else in full."""
+    try:
+        bases = (REPO_ROOT, Path.cwd())
+    except OSError:  # the working folder was removed
+        bases = (REPO_ROOT,)
+    for base in bases:
+        if path.is_absolute() and path.is_relative_to(base):
+            return str(path.relative_to(base))
+    return str(path)
+
+
 def load_yaml(path: Path) -> Any:
-    """A YAML file's document; a syntax error names the file and the line."""
+    """A YAML file's document; a syntax error names the file (``shown_path``) and the line."""
     import yaml  # imported by invoke already; local so that importing this module is free
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -44,11 +57,17 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise LayerError(f"{path}: not valid YAML at {where}: {error.problem}") from None
+        raise LayerError(
+            f"{shown_path(path)}: not valid YAML at {where}: {error.problem}"
+        ) from None
     except yaml.YAMLError as error:
-        raise LayerError(f"{path}: not valid YAML: {error}") from None
+        raise LayerError(f"{shown_path(path)}: not valid YAML: {error}") from None
     except OSError as error:
-        raise LayerError(f"{path}: cannot be read: {error.strerror}") from None
+        raise LayerError(f"{shown_path(path)}: cannot be read: {error.strerror}") from None
+    except UnicodeDecodeError as error:
+        raise LayerError(
+            f"{shown_path(path)}: not UTF-8 text (byte {error.start + 1}); save it as UTF-8"
+        ) from None
 
 
 @dataclass(frozen=True)

@@ -122,6 +122,58 @@ def flag(name: str) -> str:
     return f"--{name.replace('_', '-').rstrip('-')}"
 
 
+# -- a broken or missing stack file ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("argv", [["check"], ["render"], ["render", "--env", "staging"]])
+def test_a_broken_stack_file_is_one_line_naming_file_and_line_exit_2(
+    scratch: Path, argv: list[str]
+) -> None:
+    (scratch / "projects/iam/Pulumi.staging.yaml").write_text(BROKEN_STACK_FILE)
+    result = invoke(scratch, *argv)
+    assert (result.returncode, result.stderr) == (2, BROKEN_YAML_MESSAGE + "\n")
+    assert result.stdout == ""
+
+
+@pytest.mark.parametrize("task", ["check", "render"])
+def test_with_json_stdout_is_an_error_object_when_the_task_fails_first(
+    scratch: Path, task: str
+) -> None:
+    (scratch / "projects/iam/Pulumi.staging.yaml").write_text(BROKEN_STACK_FILE)
+    result = invoke(scratch, task, "--json")
+    assert json.loads(result.stdout) == {
+        "ok": False,
+        "error": {"message": BROKEN_YAML_MESSAGE.removeprefix("error: "), "exit_code": 2},
+    }
+    assert (result.returncode, result.stderr) == (2, BROKEN_YAML_MESSAGE + "\n")
+
+
+def test_render_names_a_missing_stack_file_and_how_to_write_one(scratch: Path) -> None:
+    (scratch / "projects/iam/Pulumi.staging.yaml").unlink()
+    for argv in (["render"], ["render", "--env", "staging", "--layer", "storage"]):
+        result = invoke(scratch, *argv)
+        assert (result.returncode, result.stderr) == (2, MISSING_STACK_FILE_MESSAGE + "\n")
+
+
+def test_new_env_from_a_broken_source_names_the_file_and_writes_nothing(scratch: Path) -> None:
+    (scratch / "projects/iam/Pulumi.staging.yaml").write_text(BROKEN_STACK_FILE)
+    before = sorted(path.name for path in (scratch / "projects/iam").iterdir())
+    result = invoke(scratch, "new-env", "--name", "qa", "--from", "staging")
+    assert (result.returncode, result.stderr) == (2, BROKEN_YAML_MESSAGE + "\n")
+    assert sorted(path.name for path in (scratch / "projects/iam").iterdir()) == before
+
+
+def test_the_check_with_a_violation_keeps_its_own_json_document(scratch: Path) -> None:
+    """A task that printed its document and then fails adds no second one."""
+    (scratch / "projects/iam/Pulumi.staging.yaml").unlink()
+    result = invoke(scratch, "check", "--json")
+    document = json.loads(result.stdout)
+    assert document["ok"] is False
+    assert [finding["check"] for finding in document["findings"]][:1] == ["stack-files"]
+    assert result.returncode == 1
+    assert result.stderr == "error: check failed: fix the violations above\n"
+
+
 # -- a closed stdout --------------------------------------------------------------------------
 
 
