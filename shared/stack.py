@@ -9,15 +9,18 @@ declares, and read only layers it ``depends_on`` and only the keys they declare.
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NoReturn
 
 import pulumi
+import pulumi.runtime.settings
 from pydantic import Field
 
 from shared.environments import validate_environment_name
-from shared.errors import SettingsError, StackEnvironmentError
-from shared.layers import Layer, LayerGraph, load_graph
+from shared.errors import ERROR_PREFIX, EXIT_USER_ERROR, SettingsError, StackEnvironmentError
+from shared.layers import Layer, LayerGraph, load_graph, shown_path
 from shared.naming import NamePart, export_key, resource_name
 from shared.settings import StackSettings, read_settings
 
@@ -41,6 +44,21 @@ class SharedSettings(StackSettings):
     tracing: bool | None = None
 
 
+def exit_not_under_pulumi(directory: Path) -> NoReturn:
+    """A layer's program run with plain ``python``: neither the Pulumi engine (``pulumi up``)
+    nor the offline mocks (``invoke render``) is there to receive its resources."""
+    layer = directory.name
+    shown = shown_path(directory)
+    print(
+        f"{ERROR_PREFIX}{shown_path(directory / '__main__.py')} is the Pulumi program of layer "
+        f"{layer!r}; it runs under the Pulumi engine (`pulumi up --stack ENV` in {shown}, or "
+        f"`invoke deploy --env ENV --layer {layer}`) or offline under Pulumi's mocks "
+        f"(`invoke render --env ENV --layer {layer}`, `invoke check`), not with plain python",
+        file=sys.stderr,
+    )
+    raise SystemExit(EXIT_USER_ERROR)
+
+
 def upstream_stack_name(org: str, upstream: Layer, environment: str) -> str:
     """The fully qualified name a StackReference uses: ``{org}/{project}/{stack}``."""
     return f"{org}/{upstream.project}/{environment}"
@@ -56,8 +74,13 @@ class StackContext:
 
     @classmethod
     def load(cls, program: str | Path) -> StackContext:
-        """The context of the layer whose program is ``program`` (its ``__main__.py``)."""
+        """The context of the layer whose program is ``program`` (its ``__main__.py``).
+
+        Run by hand (``python projects/<layer>/__main__.py``), there is no engine to
+        register resources with, and no stack: one line says how to run it, exit 2."""
         directory = Path(program).resolve().parent
+        if pulumi.runtime.settings.get_monitor() is None:
+            exit_not_under_pulumi(directory)
         graph = load_graph(directory.parent)
         layer = graph.get(directory.name)
         if pulumi.get_project() != layer.project:

@@ -174,6 +174,27 @@ def test_the_check_with_a_violation_keeps_its_own_json_document(scratch: Path) -
     assert result.stderr == "error: check failed: fix the violations above\n"
 
 
+# -- a layer's program run with plain python ----------------------------------------------
+
+
+@pytest.mark.parametrize("layer", ["compute", "storage"])
+def test_a_layer_program_run_directly_says_how_to_run_it(layer: str) -> None:
+    result = subprocess.run(
+        [sys.executable, f"projects/{layer}/__main__.py"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: projects/{layer}/__main__.py is the Pulumi program of layer '{layer}'; it "
+        f"runs under the Pulumi engine (`pulumi up --stack ENV` in projects/{layer}, or "
+        f"`invoke deploy --env ENV --layer {layer}`) or offline under Pulumi's mocks "
+        f"(`invoke render --env ENV --layer {layer}`, `invoke check`), not with plain python\n"
+    )
+
+
 # -- a closed stdout --------------------------------------------------------------------------
 
 
