@@ -149,6 +149,9 @@ def with_codeowner(text: str, line: str) -> str:
     return "\n".join([*lines[:position], line, *lines[position:]]) + "\n"
 
 
+SUMMARY_LIMIT = 200
+
+
 def new_layer(
     graph: LayerGraph,
     name: str,
@@ -169,12 +172,18 @@ def new_layer(
         raise LayerError(f"{name!r} is an environment name; choose another layer name")
     for upstream in depends_on:
         graph.get(upstream)
-    owner = owner or f"@your-org/{name}-owners"
-    if not owner.startswith("@") or " " in owner:
+    owner = f"@your-org/{name}-owners" if owner is None else owner  # "" is not "not given"
+    if not owner.startswith("@") or any(char.isspace() for char in owner):
         raise LayerError(
             f"--owner {owner!r} is not allowed; expected a GitHub team, e.g. @org/team"
         )
-    summary = summary or f"the {name} layer (made by invoke new-layer; describe it here)"
+    if summary is None:
+        summary = f"the {name} layer (made by invoke new-layer; describe it here)"
+    if not summary.strip() or len(summary) > SUMMARY_LIMIT or "\n" in summary:
+        raise LayerError(
+            f"--summary {summary!r} is not allowed; expected one line of 1-{SUMMARY_LIMIT} "
+            "characters saying what the layer declares"
+        )
     files = plan_files(graph, name, depends_on, owner, summary)
 
     with scratch_copy(graph) as scratch:

@@ -7,6 +7,7 @@ Most tests run the real command, `python -m invoke ...`, in a scratch copy of th
 from __future__ import annotations
 
 import copy
+import inspect
 import json
 import os
 import pty
@@ -15,6 +16,8 @@ import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -24,6 +27,7 @@ import tasks
 from shared import cli
 from shared.errors import EXIT_BROKEN_PIPE, PipelineError
 from shared.layers import REPO_ROOT
+from shared.testing import unused_environment_name
 from shared.text import echo_format, shorten_long_values, use_colour
 
 BROKEN_STACK_FILE = "config:\n  aws:region: us-east-1\n\tpipeline:tracing: true\n"
@@ -376,6 +380,162 @@ def test_a_huge_value_is_named_not_echoed() -> None:
         f"error: unknown environment '{'x' * 40}...' (20000 characters); environments with "
         f"stack files: {tasks._ENVIRONMENTS}\n"
     )
+
+
+@pytest.mark.parametrize(
+    ("given", "message"),
+    [
+        (
+            {"owner": ""},
+            "error: --owner '' is not allowed; expected a GitHub team, e.g. @org/team",
+        ),
+        (
+            {"summary": ""},
+            "error: --summary '' is not allowed; expected one line of 1-200 characters saying "
+            "what the layer declares",
+        ),
+        (
+            {"summary": "two\nlines"},
+            "error: --summary 'two\\nlines' is not allowed; expected one line of 1-200 "
+            "characters saying what the layer declares",
+        ),
+    ],
+    ids=["empty-owner", "empty-summary", "two-lines"],
+)
+def test_new_layer_refuses_an_empty_owner_or_summary_instead_of_the_default(
+    given: dict[str, str], message: str
+) -> None:
+    from invoke import MockContext
+
+    from shared import consistency_tasks
+
+    with pytest.raises(Exit) as raised:
+        consistency_tasks.new_layer(MockContext(), name="extra", **given)
+    assert (raised.value.code, raised.value.message) == (2, message)
+    assert not (REPO_ROOT / "projects" / "extra").exists()
+
+
+# -- every task, every kind of bad input -----------------------------------------------------
+
+# Valid values for the required flags, so that one bad value at a time is tried.
+VALID = {"env": "dev", "name": unused_environment_name("qa"), "from_": "dev"}
+# Bad values for a flag: empty, non-ASCII and huge, not UTF-8 at all; for a number also a
+# word and values out of range.
+TEXT_JUNK: tuple[str | bytes, ...] = ("", b"\xff\xfe" + "-ünï☃-".encode() + b"x" * 20000)
+NUMBER_JUNK: tuple[str | bytes, ...] = ("x", "-1", "70000")
+# The bad set-ups: (file to break, what to write there; None: remove it).
+SETUPS = {
+    "broken stack file": ("projects/iam/Pulumi.staging.yaml", BROKEN_STACK_FILE),
+    "missing stack file": ("projects/iam/Pulumi.staging.yaml", None),
+    "broken layer.yaml": ("projects/iam/layer.yaml", "summary: [\n"),
+}
+# Tasks run only with bad flags, not in the bad set-ups: what they do with good flags is long
+# or leaves something running.
+NOT_IN_SETUPS = {
+    "test": "runs the whole test suite",
+    "lock": "resolves every dependency against PyPI",
+    "local.start": "starts the emulator",
+    "lint": "reads none of the files the set-ups break; runs ruff and the schema checks",
+}
+
+
+@dataclass(frozen=True)
+class Case:
+    task: str
+    argv: tuple[str | bytes, ...]
+    setup: str | None = None
+    allowed: frozenset[int] = field(default=frozenset({1, 2}))
+
+    @property
+    def id(self) -> str:
+        shown = " ".join(
+            repr(arg)[:24] if isinstance(arg, bytes) or len(arg) > 24 or not arg else arg
+            for arg in self.argv
+        )
+        return f"{shown} [{self.setup}]" if self.setup else shown
+
+
+def required_flags(task: Task, environment: str = "dev", but: str | None = None) -> list[str]:
+    """Good values for the task's required flags (but one)."""
+    argv = []
+    for parameter in list(inspect.signature(task.body).parameters.values())[1:]:
+        if parameter.default is inspect.Parameter.empty and parameter.name != but:
+            value = environment if parameter.name in ("env", "from_") else VALID[parameter.name]
+            argv += [flag(parameter.name), value]
+    return argv
+
+
+def sweep() -> list[Case]:
+    cases = []
+    for name, task in all_tasks().items():
+        cases.append(Case(name, (name, *required_flags(task), "--no-such-flag"), allowed={2}))
+        signature = inspect.signature(task.body).parameters
+        for argument in copy.deepcopy(task).get_arguments():
+            if argument.kind is bool:
+                continue
+            default = signature[argument.name].default
+            junk = NUMBER_JUNK if argument.kind is int else TEXT_JUNK
+            others = required_flags(task, but=argument.name)
+            for value in junk:
+                if value != default:  # "" is --options' default, not a bad value
+                    cases.append(Case(name, (name, *others, flag(argument.name), value)))
+        if name not in NOT_IN_SETUPS:
+            for setup in SETUPS:
+                argv = (name, *required_flags(task, environment="staging"))
+                cases.append(Case(name, argv, setup, allowed=frozenset({0, 1, 2})))
+    return cases
+
+
+@pytest.fixture(scope="module")
+def fake_pulumi(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A `pulumi` that is there and fails: the deploy tasks go as far as they can offline."""
+    folder = tmp_path_factory.mktemp("bin")
+    script = folder / "pulumi"
+    script.write_text("#!/bin/sh\necho 'pulumi: not available in this test' >&2\nexit 1\n")
+    script.chmod(0o755)
+    return folder
+
+
+def run_case(case: Case, root: Path, checkout: Path, fake_bin: Path) -> tuple[Case, object]:
+    repo = copy_repository(root, checkout)
+    if case.setup:
+        name, text = SETUPS[case.setup]
+        if text is None:
+            (repo / name).unlink()
+        else:
+            (repo / name).write_text(text)
+    path = os.pathsep.join([str(fake_bin), str(Path(sys.executable).parent), os.defpath])
+    return case, invoke(repo, *case.argv, env={"PATH": path, "NO_COLOR": "1"})
+
+
+def test_every_task_refuses_every_bad_input_with_one_error_line(
+    tmp_path: Path, checkout: Path, fake_pulumi: Path
+) -> None:
+    cases = sweep()
+    assert {case.task for case in cases} == set(all_tasks())
+    assert set(NOT_IN_SETUPS) <= set(all_tasks())
+    with ThreadPoolExecutor(max_workers=4) as pool:
+        results = list(
+            pool.map(
+                lambda numbered: run_case(
+                    numbered[1], tmp_path / str(numbered[0]), checkout, fake_pulumi
+                ),
+                enumerate(cases),
+            )
+        )
+    problems = []
+    for case, result in results:
+        assert isinstance(result, subprocess.CompletedProcess)
+        why = []
+        if "Traceback" in result.stderr or "Exception ignored" in result.stderr:
+            why.append("a traceback")
+        if result.returncode not in case.allowed:
+            why.append(f"exit {result.returncode}, not one of {sorted(case.allowed)}")
+        if result.returncode and not re.search(r"^error: \S", result.stderr, re.M):
+            why.append("no `error: ` line")
+        if why:
+            problems.append(f"{case.id}: {', '.join(why)}\n{result.stderr[-1500:]}")
+    assert problems == []
 
 
 # -- colour -----------------------------------------------------------------------------------
