@@ -327,9 +327,12 @@ def explain_argv(
         if context is not None and flag in context.inverse_flags:
             continue
         argument = _lookup(flag, context, core)
+        if argument is None and context is None:
+            return (
+                f"invoke has no flag {flag} (its own flags: `invoke --help`; a task's flags "
+                "follow the task's name: `invoke --help TASK`)"
+            )
         if argument is None:
-            if context is None:
-                return None  # one of invoke's own flags: its message says what is wrong
             return explain_unknown_flag(flag, context, contexts)
         if not argument.takes_value:
             if has_value:
@@ -407,6 +410,25 @@ class PipelineProgram(Program):
             )
             as_json = any(token == "--json" or token.startswith("--json=") for token in argv)
             raise stop(message, EXIT_USER_ERROR, as_json=as_json) from None
+
+    def parse_cleanup(self) -> None:
+        """``--help TASK`` and ``--list`` print and stop here: an unknown name is bad input,
+        and a reader closing stdout early (``invoke --list | head -1``) ends quietly."""
+        try:
+            super().parse_cleanup()
+            sys.stdout.flush()
+        except ParseError as error:  # --help with a name that is no task
+            contexts = list(self.parser.contexts.values())
+            name = str(self.args.help.value)
+            message = _stray(name, None, contexts) if name else str(error)
+            raise stop(message, EXIT_USER_ERROR) from None
+        except Exit as error:
+            if error.code and error.message:  # --list with a name that is no collection
+                raise stop(f"{error.message} (`invoke --list`)", EXIT_USER_ERROR) from None
+            raise
+        except BrokenPipeError:
+            _discard_stdout()
+            raise Exit(code=EXIT_BROKEN_PIPE) from None
 
 
 def adopt_running_program() -> None:

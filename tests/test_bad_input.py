@@ -224,7 +224,9 @@ def test_a_reader_that_stops_early_ends_the_task_quietly(argv: list[str]) -> Non
     assert code in (0, EXIT_BROKEN_PIPE)
 
 
-@pytest.mark.parametrize("argv", [["render", "--json", "--env", "dev"], ["ci-matrix", "--json"]])
+@pytest.mark.parametrize(
+    "argv", [["render", "--json", "--env", "dev"], ["ci-matrix", "--json"], ["--list"]]
+)
 def test_a_stdout_closed_before_the_first_write_ends_with_141_and_no_traceback(
     argv: list[str],
 ) -> None:
@@ -278,6 +280,10 @@ FLAG_MISTAKES = {
     "'--yes=no')",
     ("deplyo", "--env", "dev"): "error: no task named 'deplyo'; did you mean deploy? "
     "(`invoke --list` shows every task)",
+    ("--help", "deplyo"): "error: no task named 'deplyo'; did you mean deploy? (`invoke --list` "
+    "shows every task)",
+    ("--bogus", "check"): "error: invoke has no flag --bogus (its own flags: `invoke --help`; a "
+    "task's flags follow the task's name: `invoke --help TASK`)",
     ("new-env", "--name", "qa", "--form", "dev"): "error: new-env has no flag --form: did you "
     "mean --from? (flags of new-env: --name, --from, --after, --json; `invoke --help new-env`)",
 }
