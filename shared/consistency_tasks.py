@@ -180,6 +180,12 @@ def new_env(
             f"stack is created (invoke deploy --env {name})",
             file=sys.stderr,
         )
+    if result.allowed_accounts:
+        print(
+            f"copied aws:allowedAccountIds {result.allowed_accounts} from {from_}: if {name} "
+            f"has its own AWS account, set it in every layer's Pulumi.{name}.yaml",
+            file=sys.stderr,
+        )
     print(f"checked every environment, {name} included:", file=sys.stderr)
     print_check_report(result.report, json_)
 
