@@ -220,23 +220,26 @@ def test_another_folders_emulator_is_never_stopped_from_this_folder(tmp_path: Pa
         other.stop()
 
 
-def test_an_emulator_started_by_another_process_is_stopped(tmp_path: Path) -> None:
-    """The usual case: `invoke local.start` exited long ago; `local.stop` finds and stops its
-    emulator (through a pidfd on Linux)."""
-    root = tmp_path / "local"
-    started = subprocess.run(
+def start_with_invoke(local: LocalEmulator) -> str:
+    """`invoke local.start` in its own process, which exits: the emulator is not our child."""
+    return subprocess.run(
         [sys.executable, "-m", "invoke", "local.start"],
         cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "RAWDATA_LOCAL_DIR": str(root)},
+        env={**os.environ, "RAWDATA_LOCAL_DIR": str(local.root)},
         capture_output=True,
         text=True,
         check=True,
-    )
-    local = LocalEmulator(root)
-    info = local.running()
+    ).stdout
+
+
+def test_an_emulator_started_by_another_process_is_stopped(emulator: LocalEmulator) -> None:
+    """The usual case: `invoke local.start` exited long ago; `local.stop` finds and stops its
+    emulator (through a pidfd on Linux)."""
+    started = start_with_invoke(emulator)
+    info = emulator.running()
     assert info is not None
-    assert f"local emulator started on {info.endpoint} (pid {info.pid})" in started.stdout
-    assert local.stop() == StopReport(stopped=info)
+    assert f"local emulator started on {info.endpoint} (pid {info.pid})" in started
+    assert emulator.stop() == StopReport(stopped=info)
     assert not alive(info.pid)
     assert not answers(info.endpoint)
 
@@ -262,21 +265,13 @@ def test_without_proc_a_stranger_is_recognised_with_ps_and_left_alone(
 
 
 def test_without_proc_or_pidfd_our_emulator_is_verified_with_ps_and_stopped(
-    tmp_path: Path, no_proc: None, monkeypatch: pytest.MonkeyPatch
+    emulator: LocalEmulator, no_proc: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delattr(os, "pidfd_open", raising=False)
-    root = tmp_path / "local"
-    subprocess.run(
-        [sys.executable, "-m", "invoke", "local.start"],
-        cwd=Path(__file__).resolve().parent.parent,
-        env={**os.environ, "RAWDATA_LOCAL_DIR": str(root)},
-        capture_output=True,
-        check=True,
-    )
-    local = LocalEmulator(root)
-    info = local.running()  # ps for the command line, lsof for the listening socket
+    start_with_invoke(emulator)
+    info = emulator.running()  # ps for the command line, lsof for the listening socket
     assert info is not None
-    assert local.stop() == StopReport(stopped=info)
+    assert emulator.stop() == StopReport(stopped=info)
     assert not alive(info.pid)
 
 
