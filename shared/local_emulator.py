@@ -288,8 +288,9 @@ class LocalEmulator:
         try:
             self.root.mkdir(parents=True, exist_ok=True)
         except OSError as error:
+            problem = "is not a folder" if self.root.exists() else "cannot be created"
             raise EmulatorError(
-                f"local folder {self.root} cannot be created ({error.strerror or error}); "
+                f"local folder {self.root} {problem} ({error.strerror or error}); "
                 f"set {LOCAL_DIR_VARIABLE} to a folder you can write"
             ) from None
         with folder_lock(self.lock_file, shared=shared, timeout=self.lock_timeout):

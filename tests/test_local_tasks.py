@@ -156,3 +156,14 @@ def test_local_stop_refuses_a_process_it_cannot_identify_with_exit_2(
     finally:
         sleeper.kill()
         sleeper.wait()
+
+
+def test_a_local_folder_that_is_a_file_is_a_message_and_exit_2(tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "local"
+    not_a_folder.write_text("")
+    result = invoke(not_a_folder, "local.start")
+    assert result.returncode == 2
+    assert result.stderr == (
+        f"error: local folder {not_a_folder} is not a folder (File exists); set "
+        "RAWDATA_LOCAL_DIR to a folder you can write\n"
+    )
