@@ -218,7 +218,9 @@ def listens_on(pid: int, port: int) -> bool | None:
 
 
 def _listens_per_proc(pid: int, port: int) -> bool | None:
-    wanted = f"0100007F:{port:04X}"  # 127.0.0.1 in /proc/net/tcp's little-endian hex
+    # /proc/net/tcp prints the address as the kernel's 32-bit value in the machine's order.
+    address = "0100007F" if sys.byteorder == "little" else "7F000001"
+    wanted = f"{address}:{port:04X}"
     try:
         table = (PROC / str(pid) / "net" / "tcp").read_text()
         descriptors = os.listdir(PROC / str(pid) / "fd")
