@@ -244,7 +244,7 @@ class PinnedProcess:
     """One process, pinned so that a signal never reaches a later process given its pid.
 
     A ``Popen`` of our own (its pid is not reused before we reap it) or a Linux pidfd; on
-    other systems the plain pid, and ``signal`` re-checks ``still_ours`` first.
+    other systems the plain pid, which ``terminate`` re-verifies before each signal.
     """
 
     def __init__(self, pid: int, child: subprocess.Popen[bytes] | None = None) -> None:
