@@ -14,7 +14,7 @@ import pytest
 import yaml
 
 from shared.environments import stack_file
-from shared.layers import LAYERS, Layer, get_layer
+from shared.layers import Layer, load_graph
 from shared.local.process import MARKER_OPTION
 from shared.local_emulator import (
     EMULATED_SERVICES,
@@ -24,6 +24,12 @@ from shared.local_emulator import (
     StopReport,
     answers,
 )
+
+LAYERS = load_graph().layers
+
+
+def get_layer(name: str) -> Layer:
+    return load_graph().get(name)
 
 
 @pytest.fixture
@@ -173,16 +179,15 @@ def test_regenerating_keeps_the_salt_pulumi_added_to_the_local_copy(
 def test_encrypted_committed_values_are_refused_by_name(
     emulator: LocalEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shared.layers
+    from shared.testing import copy_projects
 
-    projects = tmp_path / "projects"
-    (projects / "storage").mkdir(parents=True)
-    (projects / "storage" / "Pulumi.dev.yaml").write_text(
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    storage = graph.get("storage")
+    (storage.directory / "Pulumi.dev.yaml").write_text(
         "config:\n  rawdata-storage:apiKey:\n    secure: AAABAcipher\n"
     )
-    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", projects)
     with pytest.raises(EmulatorError, match="'rawdata-storage:apiKey' is an encrypted secret"):
-        emulator.write_stack_config(get_layer("storage"), "dev", "http://127.0.0.1:1")
+        emulator.write_stack_config(storage, "dev", "http://127.0.0.1:1")
 
 
 def test_subprocess_environment_uses_fake_credentials_and_the_local_backend(

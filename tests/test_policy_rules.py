@@ -13,10 +13,16 @@ import re
 import pytest
 
 from shared.harness import RenderedStack
+from shared.layers import load_graph
 from shared.policy import accepts_tags, policy_violations
-from tests.conftest import ENVIRONMENTS
 
-LAYERS = ("storage", "iam", "compute")
+LAYERS = load_graph().names
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def test_every_stack_satisfies_every_rule(rendered: dict[str, dict[str, RenderedStack]]) -> None:

@@ -9,14 +9,17 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, StringConstraints
 
-from shared import naming
 from shared.errors import SettingsError
+from shared.naming import NamePart
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext, UpstreamStack
 
 HANDLER_SOURCE = Path(__file__).with_name("validator.py")
 HANDLER_MODULE = HANDLER_SOURCE.stem
 RUNTIME = "python3.13"
+# The parts of each physical name: {environment}-{service}-{resource}. The function and its
+# log group are named by the iam layer, whose role may log only there.
+FAILURE_ALARM: NamePart = ("validator", "dlq-alarm")
 
 # The values CloudWatch Logs accepts for retentionInDays.
 LogRetentionDays = Literal[
@@ -79,20 +82,17 @@ class ComputeLayer(pulumi.ComponentResource):
         iam = context.upstream("iam", parent=self)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         tags = context.tags
-        function_name = context.name(naming.FUNCTION)
-        self.table_name = storage.require("table_name")
-        self.bucket_name = storage.require("bucket_name")
 
         self.log_group = aws.cloudwatch.LogGroup(
             "validator-log-group",
-            name=naming.log_group_name(function_name),
+            name=iam.require("validator_log_group_name"),
             retention_in_days=settings.log_retention_days,
             tags=tags,
             opts=child,
         )
         self.function = aws.lambda_.Function(
             "validator-function",
-            name=function_name,
+            name=iam.require("validator_function_name"),
             description=f"Validates raw data uploaded to the {context.environment} bucket",
             role=iam.require("role_arn"),
             runtime=RUNTIME,
@@ -104,7 +104,7 @@ class ComputeLayer(pulumi.ComponentResource):
             logging_config={"log_format": "JSON", "log_group": self.log_group.name},
             environment={
                 "variables": {
-                    "METADATA_TABLE_NAME": self.table_name,
+                    "METADATA_TABLE_NAME": storage.require("table_name"),
                     "ENVIRONMENT": context.environment,
                     "MAX_OBJECT_BYTES": str(settings.max_object_bytes),
                     "MAX_JSON_DOCUMENT_BYTES": str(settings.max_json_document_bytes),
@@ -135,7 +135,7 @@ class ComputeLayer(pulumi.ComponentResource):
         )
         aws.s3.BucketNotification(
             "rawdata-bucket-notification",
-            bucket=self.bucket_name,
+            bucket=storage.require("bucket_name"),
             lambda_functions=[
                 {"lambda_function_arn": self.function.arn, "events": ["s3:ObjectCreated:*"]}
             ],
@@ -144,7 +144,7 @@ class ComputeLayer(pulumi.ComponentResource):
         )
         aws.cloudwatch.MetricAlarm(
             "validator-dlq-alarm",
-            name=context.name(naming.FAILURE_ALARM),
+            name=context.name(FAILURE_ALARM),
             alarm_description=(
                 f"Events the {context.environment} validator failed to process are waiting "
                 "in its dead-letter queue (see README: replaying failed events)"
@@ -168,9 +168,7 @@ class ComputeLayer(pulumi.ComponentResource):
 
 def define_stack(context: StackContext) -> ComputeLayer:
     layer = ComputeLayer(context, read_settings(ComputeSettings, context.layer.project))
-    context.export("function_arn", layer.function.arn)
     context.export("function_name", layer.function.name)
+    context.export("function_arn", layer.function.arn)
     context.export("log_group_name", layer.log_group.name)
-    context.export("bucket_name", layer.bucket_name)
-    context.export("table_name", layer.table_name)
     return layer

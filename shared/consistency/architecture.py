@@ -3,7 +3,7 @@
 After ``normalise_stack`` has taken the environment out, every environment of a layer must
 declare the same resources (type + logical name) with the same parent, dependencies,
 ``protect`` flag and inputs, and export the same keys with the same values, except where
-``shared.knobs`` declares an environment knob. Differences are reported at the shallowest
+a layer's ``layer.yaml`` declares an environment knob. Differences are reported at the shallowest
 path that differs: a policy statement present only in prod is one difference at
 ``policy.Statement[WriteTraces]``, not one per field inside it.
 """
@@ -19,14 +19,19 @@ from typing import Any
 from shared.consistency.normalise import (
     ABSENT,
     EXISTS,
-    STACK_RESOURCE,
     NormalisedStack,
     children,
     index_paths,
     join_path,
 )
 from shared.consistency.report import Finding
-from shared.knobs import KNOBS, Knob, knob_covering
+from shared.layers import STACK_RESOURCE, Knob
+
+
+def knob_covering(layer: str, resource: str, path: str, knobs: Sequence[Knob]) -> Knob | None:
+    """The knob that allows ``path`` of ``resource`` in ``layer`` to differ, if any."""
+    return next((knob for knob in knobs if knob.covers(layer, resource, path)), None)
+
 
 ARCHITECTURE = "architecture"
 STALE_KNOB = "allowlist"
@@ -88,7 +93,7 @@ def _finding(layer: str, resource: str, difference: PathDifference, message: str
 
 
 def compare_layer(
-    layer: str, stacks: Sequence[NormalisedStack], knobs: Sequence[Knob] = KNOBS
+    layer: str, stacks: Sequence[NormalisedStack], knobs: Sequence[Knob]
 ) -> list[Finding]:
     """Every difference between the environments of one layer that no knob allows."""
     findings: list[Finding] = []
@@ -136,7 +141,7 @@ def _paths_by_resource(stack: NormalisedStack) -> dict[str, dict[str, Any]]:
 
 
 def difference_matrix(
-    stacks_by_layer: Mapping[str, Sequence[NormalisedStack]], knobs: Sequence[Knob] = KNOBS
+    stacks_by_layer: Mapping[str, Sequence[NormalisedStack]], knobs: Sequence[Knob]
 ) -> tuple[list[MatrixRow], list[Finding]]:
     """One row per knob with its value in each environment; knobs that match nothing."""
     rows: list[MatrixRow] = []
@@ -164,8 +169,8 @@ def difference_matrix(
                     environment=", ".join(values),
                     resource=knob.resource,
                     input=knob.input,
-                    message="this knob in shared/knobs.py matches nothing the stacks declare: "
-                    "fix its resource or input path, or remove it",
+                    message=f"this knob in projects/{knob.layer}/layer.yaml matches nothing the "
+                    "stacks declare: fix its resource or input path, or remove it",
                     values=values,
                 )
             )
