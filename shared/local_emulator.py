@@ -86,15 +86,18 @@ FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
 # Encrypts secrets in the throw-away local state only; not a secret itself.
 LOCAL_PASSPHRASE = "local-emulator-passphrase"
-# Every AWS API the three layers call, pointed at the emulator.
+# Every AWS API the layers call, pointed at the emulator (a test reads them from the snapshots).
 EMULATED_SERVICES: tuple[str, ...] = (
     "cloudwatch",
     "dynamodb",
     "iam",
+    "kms",
     "lambda",
     "logs",
     "s3",
+    "sns",
     "sqs",
+    "ssm",  # the example resource of a layer made by `invoke new-layer`
     "sts",
 )
 _STARTUP_TIMEOUT_SECONDS = 30.0

@@ -200,3 +200,19 @@ def test_subprocess_environment_uses_fake_credentials_and_the_local_backend(
     assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "testing"
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4599"
     assert "127.0.0.1" in env["NO_PROXY"].split(",")
+
+
+def test_the_emulator_serves_every_aws_service_the_layers_declare(graph) -> None:
+    """Local mode deploys every layer: each resource type's service (its pulumi-aws module;
+    log groups are CloudWatch Logs) must be pointed at the emulator."""
+    from shared.consistency.snapshots import snapshot_dir
+
+    endpoint_of = {"aws:cloudwatch/logGroup:LogGroup": "logs"}
+    needed = {"sts"}  # getCallerIdentity
+    for layer in graph:
+        for path in snapshot_dir(layer).glob("*.json"):
+            for resource in json.loads(path.read_text())["resources"]:
+                if resource["type"].startswith("aws:"):
+                    module = resource["type"].split(":")[1].split("/")[0]
+                    needed.add(endpoint_of.get(resource["type"], module))
+    assert needed <= set(EMULATED_SERVICES), sorted(needed - set(EMULATED_SERVICES))
