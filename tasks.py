@@ -337,6 +337,49 @@ def ci_matrix(
             print(f"  {layer}: {why}")
 
 
+@task(
+    help={
+        "for": "what you want to do: offline (render, check, tests; the default), local "
+        "(deploy to the local emulator) or deploy (to AWS); only what it needs fails the task",
+    }
+)
+def doctor(c: Context, for_: str = "offline") -> None:
+    """Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
+    AWS credentials, the local emulator) and say what to do for each one missing."""
+    from shared.doctor import MISSING, NOTE, USES, diagnose
+    from shared.text import GREEN, RED, YELLOW, Painter, format_table, plural, use_colour
+
+    if for_ not in USES:
+        raise task_exit(
+            f"--for {for_!r} is not allowed; one of: {', '.join(USES)}", EXIT_USER_ERROR
+        )
+    findings = diagnose()
+    paint = Painter(use_colour())
+    colours = {MISSING: RED, NOTE: YELLOW}
+    rows = [
+        [
+            finding.name,
+            finding.status,
+            finding.detail,
+            finding.fix if finding.status == MISSING else "",
+        ]
+        for finding in findings
+    ]
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        return (colours.get(text, GREEN),) if column == 1 else ()
+
+    print(format_table(["check", "status", "found", "what to do"], rows, paint, style))
+    blocking = [finding for finding in findings if finding.blocks(for_)]
+    if blocking:
+        names = ", ".join(finding.name for finding in blocking)
+        raise task_exit(
+            f"not ready for {for_}: {plural(len(blocking), 'check')} failed ({names})",
+            EXIT_FAILURE,
+        )
+    print(f"ready for {for_}")
+
+
 local = Collection("local")
 local.add_task(local_start, "start")
 local.add_task(local_stop, "stop")
@@ -353,6 +396,7 @@ for _task in (
     test,
     lint,
     lock,
+    doctor,
     ci_matrix,
     *consistency_tasks.TASKS,
 ):

@@ -38,7 +38,7 @@ from shared.environments import read_stack_config, stack_file
 from shared.errors import PipelineError, SettingsError
 from shared.layers import Layer, LayerGraph, load_graph
 from shared.naming import export_key
-from shared.stack import SELF_MANAGED_BACKEND_ORG, upstream_stack_name
+from shared.stack import EXPORTS_READ, SELF_MANAGED_BACKEND_ORG, upstream_stack_name
 
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -188,6 +188,8 @@ class RenderedStack:
     resources: list[RenderedResource]
     exports: dict[str, Any]
     config: dict[str, str] = field(default_factory=dict)
+    # (upstream layer, export key) of every upstream export the program read
+    reads: list[tuple[str, str]] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[RenderedResource]:
         return iter(self.resources)
@@ -367,6 +369,7 @@ def render_stack(
     monitor = RecordingMonitor(mocks)
 
     _render_loop()
+    EXPORTS_READ.clear()
     with _program_config(stack_config), _layer_modules(layer.directory):
         pulumi.runtime.reset_options(project=layer.project, stack=environment, preview=False)
         pulumi.runtime.set_mocks(
@@ -382,6 +385,9 @@ def render_stack(
         resources=monitor.registrations,
         exports=exports,
         config=stack_config,
+        reads=sorted(
+            {(upstream, key) for reader, upstream, key in EXPORTS_READ if reader == layer.name}
+        ),
     )
 
 

@@ -153,6 +153,11 @@ class StackContext:
         return UpstreamStack(self, self.graph.get(layer_name), parent)
 
 
+# (reading layer, upstream layer, export key) of every upstream export a program read in this
+# process: the offline tools draw the edges between layers from it (`invoke diagram`).
+EXPORTS_READ: list[tuple[str, str, str]] = []
+
+
 class UpstreamStack:
     """A StackReference to the same environment's stack of an upstream layer."""
 
@@ -174,4 +179,5 @@ class UpstreamStack:
                 f"{self.layer.shown(self.layer.manifest)} does not declare; it declares: "
                 f"{', '.join(self.layer.export_keys()) or 'none'}"
             )
+        EXPORTS_READ.append((self._context.layer.name, self.layer.name, key))
         return self.reference.require_output(export_key(self._context.environment, key))
