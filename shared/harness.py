@@ -107,8 +107,19 @@ class RenderedResource:
         return self.inputs[key]
 
 
+# Pulumi's wire protocol marks a secret value as {SIGNATURE_KEY: SECRET_SIGNATURE, "value": v}
+# (the special values of its property serialisation, documented with the resource monitor's
+# protocol); the provider marks some inputs secret itself (an SSM parameter's value).
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+
+
 def plain(value: Any) -> Any:
-    """Inputs as JSON-able data; assets become their size and digest, not their text."""
+    """Inputs as JSON-able data; assets become their size and digest, not their text; a
+    secret becomes its value (offline renders hold no real secrets: stack files with
+    secrets are refused)."""
+    if isinstance(value, Mapping) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE:
+        return plain(value.get("value"))
     if isinstance(value, pulumi.StringAsset):
         text = value.text.encode()
         return {"stringAsset": {"bytes": len(text), "sha256": hashlib.sha256(text).hexdigest()}}
