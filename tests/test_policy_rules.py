@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from collections.abc import Sequence
 from typing import Any
 
@@ -24,7 +25,7 @@ from policies.rules import (
     ResourceRule,
     StackContext,
 )
-from shared.aws_resources import accepts_tags
+from shared.aws_resources import accepts_tags, aws_format, physical_name_input
 from shared.consistency.check import POLICY, CheckReport
 from shared.harness import RenderedStack
 from shared.layers import LayerGraph
@@ -514,6 +515,25 @@ def test_every_taggable_rendered_resource_carries_its_environment_and_layer(
                     "Layer": layer,
                     "ManagedBy": "pulumi",
                 }, each.name
+
+
+def test_every_rendered_physical_name_follows_environment_service_resource(
+    rendered: Rendered,
+) -> None:
+    for environment, stacks in rendered.items():
+        for layer, stack in stacks.items():
+            physical = []
+            for each in stack:
+                key = physical_name_input(each.type) if each.custom else None
+                if key is None:
+                    continue
+                name = str(each.inputs[key])
+                for prefix in aws_format(each.type).name_prefixes:
+                    name = name.removeprefix(prefix)
+                physical.append(name)
+            assert physical, f"{layer} names resources"
+            for name in physical:
+                assert re.fullmatch(rf"{environment}-[a-z]+-[a-z-]+", name), name
 
 
 def test_the_offline_runner_shows_the_stack_as_the_engine_does(rendered: Rendered) -> None:
