@@ -757,6 +757,7 @@ def test_missing_pulumi_executable_is_one_clear_line_before_anything_runs(
         lambda c: tasks.deploy(c, env="dev", yes=True),
         lambda c: tasks.preview(c, env="dev"),
         lambda c: tasks.destroy(c, env="dev", yes=True),
+        lambda c: tasks.drift(c, env="dev"),
         lambda c: tasks.outputs(c, env="dev"),
     ):
         c = MockContext(run=ok())
@@ -788,7 +789,7 @@ def test_a_cycle_in_the_layer_manifests_is_an_error_before_anything_runs(
     assert commands(c) == []
 
 
-@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "outputs"])
+@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "drift", "outputs"])
 def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
     c = MockContext(run=ok("{}"))
     getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
