@@ -48,7 +48,7 @@ from shared import deploy as chain
 from shared.environments import environments
 from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError, task_errors, task_exit
 from shared.layers import REPO_ROOT, load_graph
-from shared.local_emulator import LocalEmulator
+from shared.local_emulator import NOT_ANSWERING, RUNNING, STALE, LocalEmulator, parse_port
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
 ACTIONS_DIR = REPO_ROOT / ".github" / "actions"
@@ -248,32 +248,61 @@ def outputs(
     chain.run_outputs(c, env, layer, as_json=json, backend=backend, local=local)
 
 
-@task(help={"port": "port on 127.0.0.1 to listen on (default: any free port)"})
-def local_start(c: Context, port: int = 0) -> None:
-    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs."""
+@task(
+    help={
+        "port": "port on 127.0.0.1 to listen on: 1-65535, refused when something else holds it "
+        "(default, or 0: any free port)"
+    }
+)
+def local_start(c: Context, port: str | None = None) -> None:
+    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs.
+
+    One emulator per local folder: when it already runs, says so (on another port than
+    --port: refused). A stale pid file is reported and removed; nothing else is signalled.
+    """
     emulator = LocalEmulator.default()
     with task_errors():
-        info, started = emulator.ensure_running(port)
+        chosen = parse_port(port, "--port")
+        info, started = emulator.ensure_running(chosen)
     state = "started" if started else "already running"
     print(f"local emulator {state} on {info.endpoint} (pid {info.pid}); files: {emulator.root}")
 
 
 @task
 def local_stop(c: Context) -> None:
-    """Stop the local emulator and discard the local state and stack files that described it."""
+    """Stop the local emulator and discard the local state and stack files that described it.
+
+    Only a process verified to be this folder's emulator is signalled; a pid file that does
+    not describe one is stale: reported and removed.
+    """
     emulator = LocalEmulator.default()
-    stopped = emulator.stop()
+    with task_errors():
+        report = emulator.stop()
+    if report.stale:
+        print(report.stale)
     print(
-        ("local emulator stopped" if stopped else "local emulator was not running")
+        ("local emulator stopped" if report.stopped else "local emulator was not running")
         + f"; local state discarded ({emulator.root})"
     )
 
 
 @task
 def local_status(c: Context) -> None:
-    """Say whether the local emulator is running, and where."""
-    info = LocalEmulator.default().running()
-    print(f"running on {info.endpoint} (pid {info.pid})" if info else "not running")
+    """Say whether the local emulator is running, not running, not answering, or whether its
+    pid file is stale (`invoke local.stop` removes it); changes nothing."""
+    emulator = LocalEmulator.default()
+    with task_errors():
+        found = emulator.status()
+    if found.info is not None and found.state == RUNNING:
+        print(f"running on {found.info.endpoint} (pid {found.info.pid}); files: {emulator.root}")
+    elif found.state == NOT_ANSWERING:
+        print(f"not answering: {found.detail}; `invoke local.stop` stops it")
+    elif found.state == STALE:
+        print(
+            f"stale pid file {emulator.info_file} ({found.detail}); `invoke local.stop` removes it"
+        )
+    else:
+        print("not running")
 
 
 def _tool(module: str) -> str:
@@ -408,6 +437,49 @@ def ci_matrix(
             print(f"  {layer}: {why}")
 
 
+@task(
+    help={
+        "for": "what you want to do: offline (render, check, tests; the default), local "
+        "(deploy to the local emulator) or deploy (to AWS); only what it needs fails the task",
+    }
+)
+def doctor(c: Context, for_: str = "offline") -> None:
+    """Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
+    AWS credentials, the local emulator) and say what to do for each one missing."""
+    from shared.doctor import MISSING, NOTE, USES, diagnose
+    from shared.text import GREEN, RED, YELLOW, Painter, format_table, plural, use_colour
+
+    if for_ not in USES:
+        raise task_exit(
+            f"--for {for_!r} is not allowed; one of: {', '.join(USES)}", EXIT_USER_ERROR
+        )
+    findings = diagnose()
+    paint = Painter(use_colour())
+    colours = {MISSING: RED, NOTE: YELLOW}
+    rows = [
+        [
+            finding.name,
+            finding.status,
+            finding.detail,
+            finding.fix if finding.status == MISSING else "",
+        ]
+        for finding in findings
+    ]
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        return (colours.get(text, GREEN),) if column == 1 else ()
+
+    print(format_table(["check", "status", "found", "what to do"], rows, paint, style))
+    blocking = [finding for finding in findings if finding.blocks(for_)]
+    if blocking:
+        names = ", ".join(finding.name for finding in blocking)
+        raise task_exit(
+            f"not ready for {for_}: {plural(len(blocking), 'check')} failed ({names})",
+            EXIT_FAILURE,
+        )
+    print(f"ready for {for_}")
+
+
 local = Collection("local")
 local.add_task(local_start, "start")
 local.add_task(local_stop, "stop")
@@ -425,6 +497,7 @@ for _task in (
     test,
     lint,
     lock,
+    doctor,
     ci_matrix,
     *consistency_tasks.TASKS,
 ):
