@@ -5,16 +5,28 @@ layer chain), ``shared.local_emulator`` (local mode) or a tool. The layers and t
 come from the layer folders (``projects/<layer>/layer.yaml``, read by ``shared.layers``);
 environments are the stack files present (``shared.environments``).
 
-Exit codes, the same for every task (``shared.errors``):
+Exit codes, the same for every task (``shared.errors``, ``shared.deploy.chain``):
 
-- 0: done. A preview whose layers are only "blocked" (not deployed yet) is done too.
+- 0: done. A preview whose layers are only "blocked" (not deployed yet) is done too; so is a
+  preview with changes, unless --expect-no-changes was given; drift: every layer in sync (or
+  not deployed).
 - 1 (``EXIT_FAILURE``): the task ran and something failed: a layer's pulumi command, reading
   outputs, the emulator not answering, ``check`` or ``render`` finding a problem in the stack
-  files, lint, the tests.
+  files, lint, the tests, writing the --report file; drift: a layer that could not be checked
+  (this outranks drift found in another layer: the table names both).
 - 2 (``EXIT_USER_ERROR``): bad input; the task refused before changing anything, and the
   message says what to fix: an unknown environment or layer, flags that cannot be combined,
   a missing --confirm-prod, a layer whose dependants are still deployed, no ``pulumi`` on
-  PATH, pytest options it cannot use, a bad ``new-env`` name.
+  PATH, a missing policy pack (policies/PulumiPolicy.yaml) without --skip-policy-pack, a
+  --report file that cannot be written there, pytest options it cannot use, a bad ``new-env``
+  name.
+- 3 (``EXIT_CHANGES``): the task ran, and the infrastructure is not as declared: ``drift``
+  found a drifted layer, or ``preview --expect-no-changes`` found a layer that would change
+  (or is not deployed yet).
+- 130 / 143: interrupted by SIGINT (Ctrl-C) / SIGTERM (128 + the signal number). The pulumi
+  command that was running finished or cancelled (pulumi handles the interrupt itself; it is
+  never killed), no later layer started, and the summary (and --report) says which layer was
+  interrupted and which were not run.
 
 The same for the command line itself (``shared.cli``): an unknown or mistyped flag (with the
 flag meant: ``--environment`` is ``--env``), a flag without its value, a missing required flag
@@ -41,7 +53,7 @@ from shared import deploy as chain
 from shared.environments import environments
 from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError, task_errors, task_exit
 from shared.layers import REPO_ROOT, load_graph
-from shared.local_emulator import LocalEmulator
+from shared.local_emulator import NOT_ANSWERING, RUNNING, STALE, LocalEmulator, parse_port
 from shared.text import echo_format
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
@@ -69,6 +81,11 @@ _HELP = {
     "default: the backend you are logged in to, or PULUMI_BACKEND_URL",
     "local": "use the local AWS emulator on 127.0.0.1 and a file backend under .local/ "
     "(no AWS account needed; committed stack files are never modified)",
+    "report": "also write a JSON report to this file (per layer: status, duration, note, "
+    "pulumi's resource change counts); pulumi then prints JSON, shown as one line per event, "
+    "instead of its own display; written also when the run fails or is interrupted",
+    "skip_policy_pack": "run without the CrossGuard policy pack in policies/ (a WARNING line, "
+    "and recorded in the report); by default pulumi runs it (--policy-pack)",
 }
 
 
@@ -76,7 +93,17 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: _HELP[name] for name in names}, **extra}
 
 
-@task(help=_help("env", "layer", "yes", "backend", "local"))
+@task(
+    help=_help(
+        "env",
+        "layer",
+        "backend",
+        "local",
+        "skip_policy_pack",
+        yes=_HELP["yes"] + "; --report needs it",
+        report=_HELP["report"],
+    )
+)
 def deploy(
     c: Context,
     env: str,
@@ -84,38 +111,75 @@ def deploy(
     yes: bool = False,
     backend: str | None = None,
     local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
 ) -> None:
     """Deploy ENV: `pulumi up` per layer in dependency order, then a summary table.
 
     The first failed layer stops the chain; the layers after it are reported "not run" and
-    the task exits non-zero. With --local the emulator is started when it is not running.
+    the task exits non-zero. Ctrl-C stops it cleanly (exit 130). With --local the emulator is
+    started when it is not running.
     """
-    chain.run_deploy(c, env, layer, yes=yes, backend=backend, local=local)
-
-
-@task(help=_help("env", "layer", "backend", "local"))
-def preview(
-    c: Context,
-    env: str,
-    layer: str | None = None,
-    backend: str | None = None,
-    local: bool = False,
-) -> None:
-    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
-
-    A layer whose upstream stack has never been deployed is not previewed; one line names the
-    layer to deploy first (reported "blocked"; that alone does not fail the task).
-    """
-    chain.run_preview(c, env, layer, backend=backend, local=local)
+    chain.run_deploy(
+        c,
+        env,
+        layer,
+        yes=yes,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
+    )
 
 
 @task(
     help=_help(
         "env",
         "layer",
-        "yes",
         "backend",
         "local",
+        "report",
+        "skip_policy_pack",
+        expect_no_changes="exit 3 when a layer would change (or is not deployed yet); each "
+        'layer is reported "changes" or "no changes" (pulumi\'s JSON is read, as with '
+        "--report)",
+    )
+)
+def preview(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    backend: str | None = None,
+    local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
+    expect_no_changes: bool = False,
+) -> None:
+    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
+
+    A layer whose upstream stack has never been deployed is not previewed; one line names the
+    layer to deploy first (reported "blocked"; that alone does not fail the task).
+    """
+    chain.run_preview(
+        c,
+        env,
+        layer,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
+        expect_no_changes=expect_no_changes,
+    )
+
+
+@task(
+    help=_help(
+        "env",
+        "layer",
+        "backend",
+        "local",
+        yes=_HELP["yes"] + "; --report needs it",
+        report=_HELP["report"],
         confirm_prod="also required to destroy a production-grade environment, one whose "
         "storage stack file keeps protectStatefulResources or deletionProtection on (prod, and "
         "any environment copied from it); resources marked protect stay protected",
@@ -129,6 +193,7 @@ def destroy(
     confirm_prod: bool = False,
     backend: str | None = None,
     local: bool = False,
+    report: str | None = None,
 ) -> None:
     """Destroy ENV in reverse dependency order.
 
@@ -137,7 +202,42 @@ def destroy(
     --confirm-prod.
     """
     chain.run_destroy(
-        c, env, layer, yes=yes, confirm_prod=confirm_prod, backend=backend, local=local
+        c,
+        env,
+        layer,
+        yes=yes,
+        confirm_prod=confirm_prod,
+        backend=backend,
+        local=local,
+        report=report,
+    )
+
+
+@task(help=_help("env", "layer", "backend", "local", "report", "skip_policy_pack"))
+def drift(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    backend: str | None = None,
+    local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
+) -> None:
+    """Check ENV for drift: per layer `pulumi preview --refresh --expect-no-changes --json`.
+
+    Reads the real state of every resource and compares it with the program, without
+    writing any state (never `pulumi refresh`). A table says per layer: in sync, drifted
+    (which resources, which properties), not deployed, or error. Exit 0 in sync, 3 drifted,
+    1 when a layer could not be checked, 2 bad input.
+    """
+    chain.run_drift(
+        c,
+        env,
+        layer,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
     )
 
 
@@ -154,36 +254,61 @@ def outputs(
     chain.run_outputs(c, env, layer, as_json=json, backend=backend, local=local)
 
 
-@task(help={"port": "port on 127.0.0.1 to listen on (default: any free port)"})
-def local_start(c: Context, port: int = 0) -> None:
-    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs."""
-    if not 0 <= port <= 65535:
-        raise task_exit(
-            f"--port {port} is not a port: give 1-65535, or 0 for any free one", EXIT_USER_ERROR
-        )
+@task(
+    help={
+        "port": "port on 127.0.0.1 to listen on: 1-65535, refused when something else holds it "
+        "(default, or 0: any free port)"
+    }
+)
+def local_start(c: Context, port: str | None = None) -> None:
+    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs.
+
+    One emulator per local folder: when it already runs, says so (on another port than
+    --port: refused). A stale pid file is reported and removed; nothing else is signalled.
+    """
     emulator = LocalEmulator.default()
     with task_errors():
-        info, started = emulator.ensure_running(port)
+        chosen = parse_port(port, "--port")
+        info, started = emulator.ensure_running(chosen)
     state = "started" if started else "already running"
     print(f"local emulator {state} on {info.endpoint} (pid {info.pid}); files: {emulator.root}")
 
 
 @task
 def local_stop(c: Context) -> None:
-    """Stop the local emulator and discard the local state and stack files that described it."""
+    """Stop the local emulator and discard the local state and stack files that described it.
+
+    Only a process verified to be this folder's emulator is signalled; a pid file that does
+    not describe one is stale: reported and removed.
+    """
     emulator = LocalEmulator.default()
-    stopped = emulator.stop()
+    with task_errors():
+        report = emulator.stop()
+    if report.stale:
+        print(report.stale)
     print(
-        ("local emulator stopped" if stopped else "local emulator was not running")
+        ("local emulator stopped" if report.stopped else "local emulator was not running")
         + f"; local state discarded ({emulator.root})"
     )
 
 
 @task
 def local_status(c: Context) -> None:
-    """Say whether the local emulator is running, and where."""
-    info = LocalEmulator.default().running()
-    print(f"running on {info.endpoint} (pid {info.pid})" if info else "not running")
+    """Say whether the local emulator is running, not running, not answering, or whether its
+    pid file is stale (`invoke local.stop` removes it); changes nothing."""
+    emulator = LocalEmulator.default()
+    with task_errors():
+        found = emulator.status()
+    if found.info is not None and found.state == RUNNING:
+        print(f"running on {found.info.endpoint} (pid {found.info.pid}); files: {emulator.root}")
+    elif found.state == NOT_ANSWERING:
+        print(f"not answering: {found.detail}; `invoke local.stop` stops it")
+    elif found.state == STALE:
+        print(
+            f"stale pid file {emulator.info_file} ({found.detail}); `invoke local.stop` removes it"
+        )
+    else:
+        print("not running")
 
 
 def _tool(module: str) -> str:
@@ -318,6 +443,49 @@ def ci_matrix(
             print(f"  {layer}: {why}")
 
 
+@task(
+    help={
+        "for": "what you want to do: offline (render, check, tests; the default), local "
+        "(deploy to the local emulator) or deploy (to AWS); only what it needs fails the task",
+    }
+)
+def doctor(c: Context, for_: str = "offline") -> None:
+    """Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
+    AWS credentials, the local emulator) and say what to do for each one missing."""
+    from shared.doctor import MISSING, NOTE, USES, diagnose
+    from shared.text import GREEN, RED, YELLOW, Painter, format_table, plural, use_colour
+
+    if for_ not in USES:
+        raise task_exit(
+            f"--for {for_!r} is not allowed; one of: {', '.join(USES)}", EXIT_USER_ERROR
+        )
+    findings = diagnose()
+    paint = Painter(use_colour())
+    colours = {MISSING: RED, NOTE: YELLOW}
+    rows = [
+        [
+            finding.name,
+            finding.status,
+            finding.detail,
+            finding.fix if finding.status == MISSING else "",
+        ]
+        for finding in findings
+    ]
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        return (colours.get(text, GREEN),) if column == 1 else ()
+
+    print(format_table(["check", "status", "found", "what to do"], rows, paint, style))
+    blocking = [finding for finding in findings if finding.blocks(for_)]
+    if blocking:
+        names = ", ".join(finding.name for finding in blocking)
+        raise task_exit(
+            f"not ready for {for_}: {plural(len(blocking), 'check')} failed ({names})",
+            EXIT_FAILURE,
+        )
+    print(f"ready for {for_}")
+
+
 local = Collection("local")
 local.add_task(local_start, "start")
 local.add_task(local_stop, "stop")
@@ -330,10 +498,12 @@ for _task in (
     deploy,
     preview,
     destroy,
+    drift,
     outputs,
     test,
     lint,
     lock,
+    doctor,
     ci_matrix,
     *consistency_tasks.TASKS,
 ):

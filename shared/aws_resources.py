@@ -91,6 +91,14 @@ FORMATS: dict[str, AwsFormat] = {
         name_input="dashboardName",
         attributes={"dashboardArn": "{arn}"},
     ),
+    "aws:kms/key:Key": AwsFormat(
+        "arn:{partition}:kms:{region}:{account}:key/{digest}",
+        id="{digest}",
+        attributes={"keyId": "{digest}"},
+    ),
+    "aws:kms/alias:Alias": AwsFormat(
+        "arn:{partition}:kms:{region}:{account}:{name}", name_prefixes=("alias/",)
+    ),
     "aws:ssm/parameter:Parameter": AwsFormat(
         "arn:{partition}:ssm:{region}:{account}:parameter/{name}", name_prefixes=("/",)
     ),

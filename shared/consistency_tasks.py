@@ -13,6 +13,7 @@ import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 from invoke import Context, task
 
@@ -222,6 +223,12 @@ def new_env(
             f"stack is created (invoke deploy --env {name})",
             file=sys.stderr,
         )
+    if result.allowed_accounts:
+        print(
+            f"copied aws:allowedAccountIds {result.allowed_accounts} from {from_}: if {name} "
+            f"has its own AWS account, set it in every layer's Pulumi.{name}.yaml",
+            file=sys.stderr,
+        )
     print(f"checked every environment, {name} included:", file=sys.stderr)
     print_check_report(result.report, json_)
 
@@ -263,4 +270,50 @@ def new_layer(
     )
 
 
-TASKS = (render, check, new_env, new_layer)
+def markdown_files(root: Path) -> list[Path]:
+    """The documentation: README.md and docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+@task(
+    help={
+        "env": "the environment to draw (default: dev; every environment has the same shape, "
+        "`invoke check` proves it)",
+        "detail": "named: the resources AWS knows by a name (default); all: every resource",
+        "write": "redraw every diagram block in README.md and docs/*.md instead of printing",
+    }
+)
+def diagram(c: Context, env: str = "dev", detail: str = "named", write: bool = False) -> None:
+    """Draw the layers, their resources and the exports each layer reads, as Mermaid."""
+    from shared.diagram import DETAILS, mermaid, redrawn
+    from shared.harness import render_environment
+
+    with task_errors():
+        graph = load_graph()
+        if detail not in DETAILS:
+            raise PipelineError(f"--detail {detail!r} is not allowed; one of: {', '.join(DETAILS)}")
+        _known_environment(graph, env)
+    renders: dict[str, dict] = {}
+
+    def draw(detail: str, environment: str) -> str:
+        if environment not in renders:
+            with task_errors(), _without_cycle_collection():
+                _known_environment(graph, environment)
+                renders[environment] = render_environment(environment, graph=graph)
+        return mermaid(graph, renders[environment], detail)
+
+    if not write:
+        print(draw(detail, env), end="")
+        return
+    root = graph.projects_dir.parent
+    for path in markdown_files(root):
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        updated = redrawn(text, draw)
+        if updated != text:
+            path.write_text(updated)
+        print(f"{'wrote' if updated != text else 'unchanged'} {path.relative_to(root)}")
+
+
+TASKS = (render, check, new_env, new_layer, diagram)

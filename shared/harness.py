@@ -38,7 +38,7 @@ from shared.environments import read_stack_config, stack_file
 from shared.errors import PipelineError, SettingsError
 from shared.layers import Layer, LayerGraph, load_graph
 from shared.naming import export_key
-from shared.stack import SELF_MANAGED_BACKEND_ORG, upstream_stack_name
+from shared.stack import EXPORTS_READ, SELF_MANAGED_BACKEND_ORG, upstream_stack_name
 
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
 ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
@@ -107,8 +107,19 @@ class RenderedResource:
         return self.inputs[key]
 
 
+# Pulumi's wire protocol marks a secret value as {SIGNATURE_KEY: SECRET_SIGNATURE, "value": v}
+# (the special values of its property serialisation, documented with the resource monitor's
+# protocol); the provider marks some inputs secret itself (an SSM parameter's value).
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+
+
 def plain(value: Any) -> Any:
-    """Inputs as JSON-able data; assets become their size and digest, not their text."""
+    """Inputs as JSON-able data; assets become their size and digest, not their text; a
+    secret becomes its value (offline renders hold no real secrets: stack files with
+    secrets are refused)."""
+    if isinstance(value, Mapping) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE:
+        return plain(value.get("value"))
     if isinstance(value, pulumi.StringAsset):
         text = value.text.encode()
         return {"stringAsset": {"bytes": len(text), "sha256": hashlib.sha256(text).hexdigest()}}
@@ -188,6 +199,8 @@ class RenderedStack:
     resources: list[RenderedResource]
     exports: dict[str, Any]
     config: dict[str, str] = field(default_factory=dict)
+    # (upstream layer, export key) of every upstream export the program read
+    reads: list[tuple[str, str]] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[RenderedResource]:
         return iter(self.resources)
@@ -367,6 +380,7 @@ def render_stack(
     monitor = RecordingMonitor(mocks)
 
     _render_loop()
+    EXPORTS_READ.clear()
     with _program_config(stack_config), _layer_modules(layer.directory):
         pulumi.runtime.reset_options(project=layer.project, stack=environment, preview=False)
         pulumi.runtime.set_mocks(
@@ -382,6 +396,9 @@ def render_stack(
         resources=monitor.registrations,
         exports=exports,
         config=stack_config,
+        reads=sorted(
+            {(upstream, key) for reader, upstream, key in EXPORTS_READ if reader == layer.name}
+        ),
     )
 
 

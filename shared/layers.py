@@ -16,6 +16,7 @@ Import-light: the standard library and PyYAML (which invoke already imports), so
 
 from __future__ import annotations
 
+import fnmatch
 import os
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -84,14 +85,19 @@ class Export:
         return self.example
 
 
+EXISTS = "(exists)"  # the knob input that lets a resource exist in some environments only
+
+
 @dataclass(frozen=True)
 class Knob:
     """An input of one resource that may differ between environments, and why.
 
     ``input`` is a wire (camelCase) input path: ``.`` into objects, ``[Sid]`` into IAM policy
     statements, ``[index]`` into other lists; a knob also allows everything beneath its path.
-    ``(protect)`` is the resource's ``protect`` option; resource ``<stack>`` with input
-    ``exports.{env}_<key>`` is a stack export.
+    ``(protect)`` is the resource's ``protect`` option; ``(exists)`` lets the resource exist
+    in some environments only (e.g. one subscription per address a stack file lists);
+    resource ``<stack>`` with input ``exports.{env}_<key>`` is a stack export. ``resource``
+    may be a glob (``*-alarm``) naming several resources at once.
     """
 
     layer: str
@@ -99,9 +105,18 @@ class Knob:
     input: str
     why: str
 
+    @property
+    def is_pattern(self) -> bool:
+        return any(character in self.resource for character in "*?[")
+
+    def names(self, resource: str) -> bool:
+        if self.is_pattern:
+            return fnmatch.fnmatchcase(resource, self.resource)
+        return resource == self.resource
+
     def covers(self, layer: str, resource: str, path: str) -> bool:
         """Whether a difference at ``path`` of ``resource`` is this knob (or beneath it)."""
-        if (layer, resource) != (self.layer, self.resource):
+        if layer != self.layer or not self.names(resource):
             return False
         return path == self.input or path.startswith((f"{self.input}.", f"{self.input}["))
 

@@ -9,6 +9,8 @@ declares, and read only layers it ``depends_on`` and only the keys they declare.
 
 from __future__ import annotations
 
+import json
+import re
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -59,6 +61,32 @@ def exit_not_under_pulumi(directory: Path) -> NoReturn:
     raise SystemExit(EXIT_USER_ERROR)
 
 
+ACCOUNT_ID = re.compile(r"^[0-9]{12}$")
+ALLOWED_ACCOUNTS_RULE = 'a list of 12-digit AWS account IDs, e.g. ["111111111111"]'
+
+
+def allowed_accounts(layer: Layer) -> list[str] | None:
+    """``aws:allowedAccountIds``, checked: the AWS provider then refuses to deploy this
+    environment with credentials of any other account."""
+    raw = pulumi.Config("aws").get("allowedAccountIds")
+    if raw is None:
+        return None
+    try:
+        accounts = json.loads(raw)
+    except ValueError:
+        accounts = None
+    if (
+        not isinstance(accounts, list)
+        or not accounts
+        or not all(isinstance(item, str) and ACCOUNT_ID.match(item) for item in accounts)
+    ):
+        raise SettingsError(
+            f"aws:allowedAccountIds = {raw!r} is not allowed (layer {layer.name!r}); allowed: "
+            f"{ALLOWED_ACCOUNTS_RULE}, quoted so YAML keeps leading zeros"
+        )
+    return accounts
+
+
 def upstream_stack_name(org: str, upstream: Layer, environment: str) -> str:
     """The fully qualified name a StackReference uses: ``{org}/{project}/{stack}``."""
     return f"{org}/{upstream.project}/{environment}"
@@ -101,6 +129,7 @@ class StackContext:
                 f"{layer.shown(directory / 'Pulumi.yaml')} (config:) or in the stack file, "
                 "e.g. us-east-1"
             )
+        allowed_accounts(layer)
         shared = read_settings(SharedSettings, SHARED_NAMESPACE)
         return cls(layer, graph, environment, region, shared)
 
@@ -147,6 +176,11 @@ class StackContext:
         return UpstreamStack(self, self.graph.get(layer_name), parent)
 
 
+# (reading layer, upstream layer, export key) of every upstream export a program read in this
+# process: the offline tools draw the edges between layers from it (`invoke diagram`).
+EXPORTS_READ: list[tuple[str, str, str]] = []
+
+
 class UpstreamStack:
     """A StackReference to the same environment's stack of an upstream layer."""
 
@@ -168,4 +202,5 @@ class UpstreamStack:
                 f"{self.layer.shown(self.layer.manifest)} does not declare; it declares: "
                 f"{', '.join(self.layer.export_keys()) or 'none'}"
             )
+        EXPORTS_READ.append((self._context.layer.name, self.layer.name, key))
         return self.reference.require_output(export_key(self._context.environment, key))

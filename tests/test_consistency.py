@@ -60,13 +60,16 @@ def edit(path: Path, old: str, new: str) -> None:
     path.write_text(text.replace(old, new, 1))
 
 
-def change_timeout(path: Path, seconds: int) -> int:
-    """Set ``timeoutSeconds`` in a compute stack file; the value it had before."""
+def change_retries(path: Path, attempts: int) -> int:
+    """Set ``maxRetryAttempts`` in a compute stack file (a setting nothing downstream reads);
+    the value it had before (the default, 2, when it was not set)."""
     text = path.read_text()
-    found = re.search(r"timeoutSeconds: (\d+)", text)
-    assert found, f"{path} sets no timeoutSeconds; update this test's drift"
-    path.write_text(text.replace(found.group(0), f"timeoutSeconds: {seconds}"))
-    return int(found.group(1))
+    found = re.search(r"maxRetryAttempts: (\d+)", text)
+    if found:
+        path.write_text(text.replace(found.group(0), f"maxRetryAttempts: {attempts}"))
+        return int(found.group(1))
+    path.write_text(text.rstrip("\n") + f"\n  rawdata-compute:maxRetryAttempts: {attempts}\n")
+    return 2
 
 
 def only(findings: list[Finding], check: str, **where: str) -> Finding:
@@ -199,22 +202,22 @@ def test_a_resource_present_only_in_dev_fails_and_is_named(projects_copy: LayerG
 def test_an_input_changed_in_one_environment_off_the_allowlist_fails(
     projects_copy: LayerGraph,
 ) -> None:
-    before = change_timeout(projects_copy.projects_dir / "compute" / "Pulumi.staging.yaml", 30)
+    before = change_retries(projects_copy.projects_dir / "compute" / "Pulumi.staging.yaml", 0)
     report = run_check(projects_copy)
-    finding = only(report.findings, "architecture", input="timeout")
+    finding = only(report.findings, "architecture", input="maximumRetryAttempts")
     assert (finding.layer, finding.environment, finding.resource) == (
         "compute",
         "staging",
-        "validator-function",
+        "validator-async-config",
     )
-    assert finding.values == {"dev": before, "staging": 30, "prod": before}
+    assert finding.values == {"dev": before, "staging": 0, "prod": before}
     assert [finding.check for finding in report.findings] == ["architecture"]
 
     text = report.format(Painter(False))
-    row = next(line for line in text.splitlines() if " timeout " in line)
+    row = next(line for line in text.splitlines() if " maximumRetryAttempts " in line)
     assert row.split()[:8] == [
-        "compute", "staging", "validator-function", "timeout", str(before), "30", str(before),
-        "differs",
+        "compute", "staging", "validator-async-config", "maximumRetryAttempts", str(before),
+        "0", str(before), "differs",
     ]  # fmt: skip
     assert "check FAILED: 1 violation (architecture 1)" in text
 
@@ -225,6 +228,43 @@ def test_the_allowlist_is_what_lets_a_knob_differ(projects_copy: LayerGraph) -> 
     report = run_check(load_graph(projects_copy.projects_dir))
     finding = only(report.findings, "architecture", input="memorySize")
     assert finding.values == {"dev": 512, "staging": 1024, "prod": 2048}
+
+
+def subscribe(graph: LayerGraph, environment: str, address: str) -> None:
+    path = file_of(graph, "observability", f"Pulumi.{environment}.yaml")
+    edit(path, "alertSubscriptions: []", f'alertSubscriptions: ["{address}"]')
+
+
+def test_an_exists_knob_lets_a_resource_exist_in_some_environments_only(
+    projects_copy: LayerGraph,
+) -> None:
+    subscribe(projects_copy, "prod", "oncall@example.com")
+    report = run_check(projects_copy)
+    assert report.ok, "\n".join(map(str, report.findings))
+    row = next(row for row in report.matrix if row.knob.input == "(exists)")
+    assert row.values["dev"] is ABSENT and row.values["staging"] is ABSENT
+    [name] = row.values["prod"]
+    assert name.startswith("alert-subscription-email-")
+
+    manifest = file_of(projects_copy, "observability", "layer.yaml")
+    edit(manifest, "    input: (exists)\n", "    input: endpoint\n")
+    report = run_check(load_graph(projects_copy.projects_dir))
+    finding = only(report.findings, "architecture", resource=name)
+    assert (finding.environment, finding.input) == ("prod", "(exists)")
+    assert "is declared only in prod" in finding.message
+
+
+def test_a_glob_knob_covers_every_resource_it_names(projects_copy: LayerGraph) -> None:
+    manifest = file_of(projects_copy, "observability", "layer.yaml")
+    edit(manifest, '  - resource: "*-alarm"\n', '  - resource: "validator-dlq-alarm"\n')
+    report = run_check(load_graph(projects_copy.projects_dir))
+    drifting = {f.resource for f in report.findings if f.input == "evaluationPeriods"}
+    alarms = {
+        resource.name
+        for resource in report.rendered["dev"]["observability"]
+        if resource.type == "aws:cloudwatch/metricAlarm:MetricAlarm"
+    }
+    assert len(alarms) > 1 and drifting == alarms - {"validator-dlq-alarm"}
 
 
 def test_a_knob_that_matches_nothing_is_reported(projects_copy: LayerGraph) -> None:
@@ -408,16 +448,16 @@ def test_an_environment_named_like_a_word_of_the_stacks_is_named(
 def test_the_check_task_exits_non_zero_on_a_drift(
     projects_copy: LayerGraph, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    before = change_timeout(projects_copy.projects_dir / "compute" / "Pulumi.prod.yaml", 90)
+    before = change_retries(projects_copy.projects_dir / "compute" / "Pulumi.prod.yaml", 1)
     monkeypatch.setattr(shared.layers, "PROJECTS_DIR", projects_copy.projects_dir)
     with pytest.raises(Exit) as stopped:
         consistency_tasks.check(MockContext(), json_=True)
     assert stopped.value.code == 1
     findings = json.loads(capsys.readouterr().out)["findings"]
     assert [(f["layer"], f["environment"], f["resource"], f["input"]) for f in findings] == [
-        ("compute", "prod", "validator-function", "timeout")
+        ("compute", "prod", "validator-async-config", "maximumRetryAttempts")
     ]
-    assert findings[0]["values"] == {"dev": before, "staging": before, "prod": 90}
+    assert findings[0]["values"] == {"dev": before, "staging": before, "prod": 1}
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -519,3 +559,59 @@ def test_render_rejects_an_unknown_environment_listing_the_known_ones() -> None:
         f"error: unknown environment {unknown!r}; environments with stack files: "
         + ", ".join(environments())
     )
+
+
+# --------------------------------------------------------------------------- account guard
+def allow_accounts(graph: LayerGraph, layer: str, environment: str, accounts: str) -> None:
+    path = file_of(graph, layer, f"Pulumi.{environment}.yaml")
+    text = path.read_text()
+    path.write_text(text.replace("config:\n", f"config:\n  aws:allowedAccountIds: {accounts}\n", 1))
+
+
+def test_one_allowed_account_per_environment_in_every_layer_passes(
+    projects_copy: LayerGraph,
+) -> None:
+    for environment, account in (("dev", "111111111111"), ("prod", "333333333333")):
+        for layer in projects_copy:
+            allow_accounts(projects_copy, layer.name, environment, f'["{account}"]')
+    report = run_check(projects_copy)
+    assert report.ok, "\n".join(map(str, report.findings))
+
+
+def test_layers_of_one_environment_disagreeing_on_the_allowed_account_fail(
+    projects_copy: LayerGraph,
+) -> None:
+    for layer in projects_copy:
+        account = "999999999999" if layer.name == "iam" else "333333333333"
+        allow_accounts(projects_copy, layer.name, "prod", f'["{account}"]')
+    report = run_check(projects_copy)
+    finding = only(report.findings, "shared-settings")
+    assert (finding.layer, finding.environment, finding.input) == (
+        "iam",
+        "prod",
+        "aws:allowedAccountIds",
+    )
+    assert finding.values["iam"] == '["999999999999"]'
+    assert finding.values["storage"] == '["333333333333"]'
+
+
+def test_an_allowed_account_set_in_some_layers_only_fails(projects_copy: LayerGraph) -> None:
+    allow_accounts(projects_copy, "storage", "staging", '["222222222222"]')
+    report = run_check(projects_copy)
+    finding = only(report.findings, "shared-settings")
+    assert finding.input == "aws:allowedAccountIds"
+    assert finding.values["storage"] == '["222222222222"]'
+    assert {value for layer, value in finding.values.items() if layer != "storage"} == {"(not set)"}
+
+
+@pytest.mark.parametrize("accounts", ['"111111111111"', "[111111111111]", '["1234"]', "[]"])
+def test_a_malformed_allowed_account_list_is_refused_naming_the_rule(
+    projects_copy: LayerGraph, accounts: str
+) -> None:
+    from shared.harness import render_stack
+
+    allow_accounts(projects_copy, "storage", "dev", accounts)
+    with pytest.raises(SettingsError) as raised:
+        render_stack("storage", "dev", graph=load_graph(projects_copy.projects_dir))
+    assert "aws:allowedAccountIds = " in str(raised.value)
+    assert 'a list of 12-digit AWS account IDs, e.g. ["111111111111"]' in str(raised.value)

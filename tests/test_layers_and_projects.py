@@ -215,7 +215,7 @@ def test_each_project_works_alone_with_the_pulumi_cli(graph: LayerGraph) -> None
         project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
         assert project["runtime"]["name"] == "python", layer.name
         virtualenv = (layer.directory / project["runtime"]["options"]["virtualenv"]).resolve()
-        assert virtualenv == REPO_ROOT / ".venv", layer.name
+        assert virtualenv == (REPO_ROOT / ".venv").resolve(), layer.name
         assert "main" not in project  # the folder itself is the program: __main__.py
         assert (layer.directory / "__main__.py").is_file()
         assert {"aws:region", "pipeline:project"} <= set(project["config"]), layer.name

@@ -233,16 +233,18 @@ def test_only_whole_environment_tokens_in_values_are_renamed() -> None:
 
 def test_the_source_name_in_a_value_becomes_the_new_name(projects_copy: LayerGraph) -> None:
     for environment in environments(projects_copy):
-        compute = projects_copy.get("compute").directory / f"Pulumi.{environment}.yaml"
-        compute.write_text(
-            compute.read_text() + "  rawdata-compute:alarmActions:\n"
-            f"    - arn:aws:sns:us-east-1:123456789012:{environment}-alerts\n"
+        path = projects_copy.get("observability").directory / f"Pulumi.{environment}.yaml"
+        path.write_text(
+            path.read_text().replace(
+                "alertSubscriptions: []",
+                f'alertSubscriptions: ["https://hooks.example.com/{environment}-alerts"]',
+            )
         )
     name = unused_environment_name("sandbox", projects_copy)
     new_environment(name, "dev", graph=projects_copy)
-    written = (projects_copy.get("compute").directory / f"Pulumi.{name}.yaml").read_text()
-    assert f"arn:aws:sns:us-east-1:123456789012:{name}-alerts" in written
-    assert "dev" not in written
+    written = (projects_copy.get("observability").directory / f"Pulumi.{name}.yaml").read_text()
+    assert f"https://hooks.example.com/{name}-alerts" in written
+    assert "dev" not in written.replace("# ", "").split("config:", 1)[1].split("#")[0]
 
 
 @pytest.mark.parametrize("existing", ["staging", "prod"])
@@ -312,3 +314,24 @@ def test_the_task_turns_a_refusal_into_a_clear_exit(projects_copy: LayerGraph) -
         consistency_tasks.new_env(MockContext(), name="Prod2", from_="prod")
     assert stopped.value.code == 2
     assert stopped.value.message.startswith("error: environment name 'Prod2' is not allowed")
+
+
+def test_the_allowed_account_is_carried_and_the_task_says_so(
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for layer in projects_copy:
+        path = layer.directory / "Pulumi.staging.yaml"
+        path.write_text(
+            path.read_text().replace(
+                "config:\n", 'config:\n  aws:allowedAccountIds: ["222222222222"]\n', 1
+            )
+        )
+    name = unused_environment_name("qa", projects_copy)
+    consistency_tasks.new_env(MockContext(), name=name, from_="staging")
+    for layer in load_graph(projects_copy.projects_dir):
+        written = yaml.safe_load((layer.directory / f"Pulumi.{name}.yaml").read_text())
+        assert written["config"]["aws:allowedAccountIds"] == ["222222222222"], layer.name
+    assert (
+        f'copied aws:allowedAccountIds ["222222222222"] from staging: if {name} has its own AWS '
+        f"account, set it in every layer's Pulumi.{name}.yaml"
+    ) in capsys.readouterr().err

@@ -1,25 +1,24 @@
-"""The compute layer: log group, validator Lambda, S3 trigger and the failed-event alarm."""
+"""The compute layer: log group, validator Lambda, S3 trigger and failed-event destination.
+
+The function and its log group are named by the iam layer, whose role may log only there;
+the alarms that watch them belong to the observability layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StringConstraints
+from pydantic import Field
 
 from shared.errors import SettingsError
-from shared.naming import NamePart
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext, UpstreamStack
 
 HANDLER_SOURCE = Path(__file__).with_name("validator.py")
 HANDLER_MODULE = HANDLER_SOURCE.stem
 RUNTIME = "python3.13"
-# The parts of each physical name: {environment}-{service}-{resource}. The function and its
-# log group are named by the iam layer, whose role may log only there.
-FAILURE_ALARM: NamePart = ("validator", "dlq-alarm")
 
 # The values CloudWatch Logs accepts for retentionInDays.
 LogRetentionDays = Literal[
@@ -42,12 +41,6 @@ class ComputeSettings(StackSettings):
     max_retry_attempts: int = Field(2, ge=0, le=2, description="0, 1 or 2")
     max_event_age_seconds: int = Field(
         6 * 60 * 60, ge=60, le=6 * 60 * 60, description="whole seconds from 60 to 21600"
-    )
-    alarm_actions: list[
-        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:")]
-    ] = Field(
-        default_factory=list,
-        description='a list of ARNs to notify, e.g. ["arn:aws:sns:us-east-1:123456789012:alerts"]',
     )
 
 
@@ -142,27 +135,6 @@ class ComputeLayer(pulumi.ComponentResource):
             # S3 checks it may invoke the function when the notification is saved.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_permission]),
         )
-        aws.cloudwatch.MetricAlarm(
-            "validator-dlq-alarm",
-            name=context.name(FAILURE_ALARM),
-            alarm_description=(
-                f"Events the {context.environment} validator failed to process are waiting "
-                "in its dead-letter queue (see README: replaying failed events)"
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": storage.require("dead_letter_queue_name")},
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=settings.alarm_actions,
-            ok_actions=settings.alarm_actions,
-            tags=tags,
-            opts=child,
-        )
         self.register_outputs({"function_arn": self.function.arn})
 
 
@@ -171,4 +143,5 @@ def define_stack(context: StackContext) -> ComputeLayer:
     context.export("function_name", layer.function.name)
     context.export("function_arn", layer.function.arn)
     context.export("log_group_name", layer.log_group.name)
+    context.export("function_timeout_seconds", layer.function.timeout)
     return layer

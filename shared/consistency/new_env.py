@@ -36,6 +36,7 @@ from shared.environments import (
     environments,
     promotion_file,
     promotion_order,
+    read_stack_config,
     stack_file,
     validate_environment_name,
 )
@@ -72,6 +73,8 @@ class NewEnvironment:
     # Per source stack file, the secrets-provider keys that were not copied.
     secrets_left_out: dict[Path, list[str]] = field(default_factory=dict)
     report: CheckReport | None = None  # the check of the scratch copy, every environment
+    # The source's aws:allowedAccountIds, copied with its stack files (None: not set).
+    allowed_accounts: str | None = None
 
 
 def without_secrets_provider(text: str) -> tuple[str, list[str]]:
@@ -213,6 +216,14 @@ def new_environment(
         _, removed = without_secrets_provider(source_file.read_text())
         if removed:
             result.secrets_left_out[source_file] = removed
+    result.allowed_accounts = next(
+        (
+            accounts
+            for layer in graph
+            if (accounts := read_stack_config(layer, source).get("aws:allowedAccountIds"))
+        ),
+        None,
+    )
 
     with scratch_copy(graph) as scratch:
         for target, (_, text) in planned.items():

@@ -30,7 +30,6 @@ UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_DISPLAY = "<unknown until deploy>"
 
 # Pseudo-inputs: what the engine records about a resource besides its inputs.
-EXISTS = "(exists)"
 PARENT = "(parent)"
 DEPENDENCIES = "(dependencies)"
 PROTECT = "(protect)"

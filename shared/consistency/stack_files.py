@@ -27,6 +27,9 @@ STACK_FILES = "stack-files"
 SHARED_SETTINGS_CHECK = "shared-settings"
 
 
+NOT_SET = "(not set)"
+
+
 @dataclass(frozen=True)
 class SharedSetting:
     key: str
@@ -48,6 +51,12 @@ def shared_settings() -> tuple[SharedSetting, ...]:
         ),
         SharedSetting(
             "pipeline:tracing", None, "the role's X-Ray grant (iam) and the function's mode"
+        ),
+        SharedSetting(
+            "aws:allowedAccountIds",
+            NOT_SET,
+            "the one AWS account this environment may be deployed to: every layer refuses "
+            "other credentials, or none does",
         ),
     )
 

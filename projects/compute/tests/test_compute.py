@@ -130,16 +130,8 @@ def test_failed_asynchronous_events_go_to_the_dead_letter_queue(
     }
 
 
-def test_an_alarm_watches_the_dead_letter_queue(compute: RenderedStack, env: str) -> None:
-    alarm = compute.one("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert alarm["name"] == f"{env}-validator-dlq-alarm"
-    assert (alarm["namespace"], alarm["metricName"]) == (
-        "AWS/SQS",
-        "ApproximateNumberOfMessagesVisible",
-    )
-    assert alarm["dimensions"] == {"QueueName": f"{env}-validator-dlq"}
-    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
-    assert alarm.inputs.get("alarmActions", []) == []
+def test_no_alarm_here_the_observability_layer_owns_them(compute: RenderedStack) -> None:
+    assert compute.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []
 
 
 def test_exports_the_function_and_its_log_group_and_nothing_of_other_layers(
@@ -149,6 +141,7 @@ def test_exports_the_function_and_its_log_group_and_nothing_of_other_layers(
         f"{env}_function_arn": function_arn(env),
         f"{env}_function_name": f"{env}-validator-function",
         f"{env}_log_group_name": f"/aws/lambda/{env}-validator-function",
+        f"{env}_function_timeout_seconds": compute.one(FUNCTION)["timeout"],
     }
 
 
@@ -166,14 +159,6 @@ def render_dev_compute(rendered: Rendered, **overrides: str | None) -> RenderedS
         for layer in ("storage", "iam")
     }
     return render_stack("compute", "dev", config=config, upstream_exports=upstream)
-
-
-def test_alarm_actions_come_from_config(rendered: Rendered) -> None:
-    topic = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:data-platform-alerts"
-    stack = render_dev_compute(rendered, alarmActions=f'["{topic}"]')
-    alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert alarm["alarmActions"] == [topic]
-    assert alarm["okActions"] == [topic]
 
 
 def test_tracing_that_the_role_was_not_granted_is_refused(rendered: Rendered) -> None:
@@ -204,8 +189,8 @@ def test_tracing_that_the_role_was_not_granted_is_refused(rendered: Rendered) ->
             "rawdata-compute:memorySize is required but not set in the stack file (allowed: whole MB from 128 to 10240)",
         ),
         (
-            {"alarmActions": '["not-an-arn"]'},
-            "rawdata-compute:alarmActions.0 = 'not-an-arn' is not allowed",
+            {"alarmActions": '["arn:aws:sns:us-east-1:123456789012:alerts"]'},
+            "rawdata-compute:alarmActions is not a known setting; allowed keys:",
         ),
         ({"maxRetryAttempts": "5"}, "rawdata-compute:maxRetryAttempts = 5 is not allowed"),
     ],
