@@ -330,7 +330,7 @@ def test_a_flag_that_takes_a_number_is_named_with_the_value_given() -> None:
     assert explain(["wait", "--seconds", "10"], [context], core) is None
 
 
-def test_the_invoke_command_itself_gives_the_hint(tmp_path: Path) -> None:
+def test_the_invoke_command_itself_gives_the_hint() -> None:
     result = invoke(REPO_ROOT, "deploy", "--environment", "dev")
     assert (result.returncode, result.stderr) == (
         2,
@@ -341,8 +341,8 @@ def test_the_invoke_command_itself_gives_the_hint(tmp_path: Path) -> None:
 def test_a_parse_error_with_json_is_an_error_object_too() -> None:
     result = invoke(REPO_ROOT, "render", "--json", "--envs", "dev")
     message = (
-        "render has no flag --envs: did you mean --env? (flags of render: --env, --layer, "
-        "--json, --update-snapshots; `invoke --help render`)"
+        "render has no flag --envs: did you mean --env? (flags of render: "
+        f"{flags_of('render')}; `invoke --help render`)"
     )
     assert json.loads(result.stdout) == {"ok": False, "error": {"message": message, "exit_code": 2}}
     assert (result.returncode, result.stderr) == (2, f"error: {message}\n")
