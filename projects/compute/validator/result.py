@@ -1,0 +1,34 @@
+"""The statuses an object can get, and what validating one object found."""
+
+from dataclasses import dataclass, field
+
+from .settings import MAX_REASON_CHARS, MAX_REASONS
+
+VALID = "VALID"
+INVALID = "INVALID"
+SKIPPED = "SKIPPED"
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+@dataclass
+class ValidationResult:
+    """What validating one object found. ``record_count`` is None when the body was not read."""
+
+    file_type: str
+    record_count: int | None = None
+    columns: list[str] | None = None
+    reasons: list[str] = field(default_factory=list)
+    error_count: int = 0
+
+    @property
+    def status(self) -> str:
+        return INVALID if self.error_count else VALID
+
+    def add_error(self, line: int | None, message: str) -> None:
+        self.error_count += 1
+        if len(self.reasons) < MAX_REASONS:
+            reason = message if line is None else f"line {line}: {message}"
+            self.reasons.append(truncate(reason, MAX_REASON_CHARS))
