@@ -205,9 +205,12 @@ def test_non_utf8_json_document(lake: Any) -> None:
     [
         (b'{\n  "a": 1,\n  "b": \n}', "line 4: invalid JSON: Expecting value (column 1)"),
         (b'{"a": 1} {"b": 2}', "line 1: invalid JSON: Extra data (column 10)"),
-        (b'{"a": NaN}', "invalid JSON: NaN is not valid JSON"),
+        (b'{"a": NaN}', "line 1: invalid JSON: NaN is not valid JSON (column 7)"),
         (b"   \n", "line 2: invalid JSON: Expecting value (column 1)"),
-        (b"[" * 100_000, "invalid JSON: nested too deeply to parse"),
+        (
+            b"[" * 100_000,
+            "line 1: invalid JSON: nested deeper than MAX_JSON_DEPTH (512 levels) (column 513)",
+        ),
     ],
     ids=["missing-value", "two-documents", "nan", "blank", "deep-nesting"],
 )
@@ -258,10 +261,10 @@ def test_jsonl_line_above_document_limit_is_reported_and_later_lines_still_check
 
     item = lake.item(record)
     assert item["reasons"] == [
-        "line 2: line is longer than 64 bytes",
+        "line 2: line is longer than MAX_JSON_DOCUMENT_BYTES (64 bytes)",
         "line 4: invalid JSON: Expecting value (column 8)",
     ]
-    assert item["record_count"] == 3  # the overlong line is reported, not counted
+    assert item["record_count"] == 4  # the overlong line is a (malformed) record too
 
 
 # --- decided before downloading -----------------------------------------------------------------

@@ -22,6 +22,7 @@ class ValidationResult:
     columns: list[str] | None = None
     reasons: list[str] = field(default_factory=list)
     error_count: int = 0
+    _reason_lines: list[float] = field(default_factory=list, repr=False)
 
     @property
     def status(self) -> str:
@@ -32,3 +33,13 @@ class ValidationResult:
         if len(self.reasons) < MAX_REASONS:
             reason = message if line is None else f"line {line}: {message}"
             self.reasons.append(truncate(reason, MAX_REASON_CHARS))
+            self._reason_lines.append(float("inf") if line is None else line)
+
+    def sort_reasons(self) -> None:
+        """Put the kept reasons in line order (whole-object reasons last).
+
+        Invalid UTF-8 is found when a chunk is decoded, before the lines in it are parsed.
+        """
+        order = sorted(range(len(self.reasons)), key=self._reason_lines.__getitem__)
+        self.reasons = [self.reasons[index] for index in order]
+        self._reason_lines = [self._reason_lines[index] for index in order]

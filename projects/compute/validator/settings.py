@@ -14,9 +14,17 @@ from dataclasses import dataclass
 DEFAULT_MAX_OBJECT_BYTES = 1024**3
 DEFAULT_MAX_JSON_DOCUMENT_BYTES = 16 * 1024**2
 
-# A CSV row is parsed from whole physical lines, so one line is the unit held in memory; bound it
-# so a file without newlines cannot exhaust the function's memory.
-MAX_CSV_LINE_BYTES = 4 * 1024**2
+# csv.reader holds a whole record (all its fields) while it parses it, at up to ~25 bytes of
+# memory per byte of input (a list entry and a str object per short field). Bounding the
+# record, whether one line or many (a quoted field may span lines), bounds that memory.
+MAX_CSV_RECORD_BYTES = 1024**2
+# CSV lines reach csv.reader in pieces of about this many bytes; between pieces a record that
+# has grown past MAX_CSV_RECORD_BYTES is stopped, so it is caught within one piece of the limit.
+CSV_PIECE_BYTES = 64 * 1024
+
+# JSON nesting the validator follows. json.loads's own limit is the interpreter's recursion
+# limit (about 1000 levels, version-dependent); a fixed one keeps the verdict reproducible.
+MAX_JSON_DEPTH = 512
 
 # Bytes requested from S3 per read; large enough that HTTP overhead is negligible, small enough
 # to keep memory flat.
