@@ -59,7 +59,7 @@ def test_valid_csv_json_and_jsonl_in_one_event(lake: Any) -> None:
 
     summary = lake.invoke(*records)
 
-    assert summary == {"valid": 3, "invalid": 0, "duplicates": 0, "skipped": 0}
+    assert summary == {"valid": 3, "invalid": 0, "unreadable": 0, "duplicates": 0, "skipped": 0}
     csv_item = lake.item(records[0])
     assert_common_fields(csv_item, records[0], size=len(csv_body.encode()))
     assert csv_item["status"] == "VALID"
@@ -282,7 +282,7 @@ def test_empty_object_is_invalid_and_not_downloaded(lake: Any, s3_calls: list[st
     assert s3_calls == ["HeadObject"]
 
 
-def test_oversized_object_is_invalid_and_not_downloaded(
+def test_oversized_object_is_unreadable_and_not_downloaded(
     lake: Any,
     s3_calls: list[str],
     monkeypatch: pytest.MonkeyPatch,
@@ -293,10 +293,10 @@ def test_oversized_object_is_invalid_and_not_downloaded(
 
     summary = lake.invoke(record)
 
-    assert summary["invalid"] == 1
+    assert summary["unreadable"] == 1
     item = lake.item(record)
     assert_common_fields(item, record, size=len(body))
-    assert item["status"] == "INVALID"
+    assert (item["status"], item["error_count"]) == ("UNREADABLE", 0)
     assert item["reasons"] == [
         f"object is {len(body)} bytes, above MAX_OBJECT_BYTES (4096); not downloaded"
     ]
@@ -316,6 +316,7 @@ def test_json_above_document_limit_is_not_downloaded(
     lake.invoke(record)
 
     item = lake.item(record)
+    assert item["status"] == "UNREADABLE"
     assert item["reasons"] == [
         f"JSON document is {len(body)} bytes, above MAX_JSON_DOCUMENT_BYTES (100); not downloaded"
     ]
@@ -363,7 +364,7 @@ def test_object_deleted_before_processing_is_skipped(
 
     summary = lake.invoke(gone, kept)
 
-    assert summary == {"valid": 1, "invalid": 0, "duplicates": 0, "skipped": 1}
+    assert summary == {"valid": 1, "invalid": 0, "unreadable": 0, "duplicates": 0, "skipped": 1}
     assert lake.item(gone) is None
     assert lake.item(kept)["status"] == "VALID"
     skipped = [r for r in caplog.records if getattr(r, "status", None) == "SKIPPED"]
@@ -383,8 +384,8 @@ def test_duplicate_delivery_leaves_the_first_item_unchanged(
 
     again = lake.invoke(record, record)
 
-    assert first == {"valid": 0, "invalid": 1, "duplicates": 0, "skipped": 0}
-    assert again == {"valid": 0, "invalid": 0, "duplicates": 2, "skipped": 0}
+    assert first == {"valid": 0, "invalid": 1, "unreadable": 0, "duplicates": 0, "skipped": 0}
+    assert again == {"valid": 0, "invalid": 0, "unreadable": 0, "duplicates": 2, "skipped": 0}
     assert lake.item(record) == item_before
     assert item_before["reasons"] == ["line 3: expected 2 fields as in the header, found 1"]
     assert len(lake.all_items()) == 1
@@ -427,6 +428,7 @@ def test_s3_test_event_is_ignored(lake: Any) -> None:
     assert lake.handler.handler(test_event, None) == {
         "valid": 0,
         "invalid": 0,
+        "unreadable": 0,
         "duplicates": 0,
         "skipped": 0,
     }
@@ -496,6 +498,7 @@ def test_failure_mid_event_raises_and_the_retry_completes_it(
     assert lake.invoke(first, second) == {
         "valid": 1,
         "invalid": 0,
+        "unreadable": 0,
         "duplicates": 1,
         "skipped": 0,
     }
@@ -555,3 +558,220 @@ def test_bad_setting_values_are_rejected_with_name_and_value(
     assert repr(value) in str(raised.value)
     assert isinstance(raised.value, ValueError)
     assert lake.all_items() == []
+
+
+# --- event shapes -------------------------------------------------------------------------------
+
+
+def eventbridge_event(record: dict[str, Any]) -> dict[str, Any]:
+    """The EventBridge "Object Created" event S3 sends for the object a notification names."""
+    s3_object = record["s3"]["object"]
+    detail_object = {
+        "key": urllib.parse.unquote_plus(s3_object["key"]),  # not URL-encoded here
+        "size": s3_object["size"],
+        "etag": s3_object["eTag"],
+        "sequencer": s3_object["sequencer"],
+    }
+    if "versionId" in s3_object:
+        detail_object["version-id"] = s3_object["versionId"]
+    return {
+        "version": "0",
+        "id": "17793124-05d4-b198-2fde-7ededc63b103",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "account": "111122223333",
+        "time": "2025-11-26T09:15:02Z",
+        "region": "eu-west-1",
+        "resources": [f"arn:aws:s3:::{BUCKET}"],
+        "detail": {
+            "version": "0",
+            "bucket": {"name": BUCKET},
+            "object": detail_object,
+            "request-id": "N4N7GDK58NMKJ12R",
+            "requester": "123456789012",
+            "source-ip-address": "203.0.113.15",
+            "reason": "PutObject",
+        },
+    }
+
+
+def test_eventbridge_object_created_gives_the_same_item_as_the_notification(
+    lake: Any, import_validator: Callable[[str], ModuleType]
+) -> None:
+    record = lake.upload(CSV_KEY, b"id,city\n1,S\xc3\xa3o Paulo\n2,Zurich\n", "text/csv")
+    event = eventbridge_event(record)
+
+    assert lake.handler.handler(event, None)["valid"] == 1
+    via_eventbridge = lake.item(record)
+    import_validator("aws").dynamodb_client().delete_item(
+        TableName=TABLE,
+        Key={"object_key": {"S": CSV_KEY}, "version_id": {"S": via_eventbridge["version_id"]}},
+    )
+    assert lake.invoke(record)["valid"] == 1
+    via_notification = lake.item(record)
+
+    differing = {"event_name", "event_time", "validated_at", "validation_ms"}
+    assert {k: v for k, v in via_eventbridge.items() if k not in differing} == {
+        k: v for k, v in via_notification.items() if k not in differing
+    }
+    assert via_eventbridge["object_key"] == CSV_KEY
+    assert (via_eventbridge["event_name"], via_eventbridge["event_time"]) == (
+        "Object Created:PutObject",
+        "2025-11-26T09:15:02Z",
+    )
+    assert (via_notification["event_name"], via_notification["status"]) == (
+        "ObjectCreated:Put",
+        "VALID",
+    )
+
+
+def test_eventbridge_event_other_than_object_created_is_skipped(lake: Any) -> None:
+    event = eventbridge_event(lake.upload("x.csv", b"a\n1\n"))
+    event["detail-type"] = "Object Deleted"
+
+    assert lake.handler.handler(event, None)["skipped"] == 1
+    assert lake.all_items() == []
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ({"Records": []}, "event has Records = []: expected a non-empty list"),
+        (
+            {"Records": [{"eventSource": "aws:sqs", "body": "{}"}]},
+            "not an S3 event notification record: eventSource is 'aws:sqs', expected 'aws:s3'",
+        ),
+        (
+            {"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put"}]},
+            "not an S3 event notification record: missing 's3'",
+        ),
+        ({"source": "aws.s3", "detail-type": "Object Created"}, "missing 'detail'"),
+        (
+            {"detail-type": "Scheduled Event", "source": "aws.events"},
+            "not an S3 event: expected Records (an S3 event notification), an s3:TestEvent, "
+            "or an EventBridge event with source aws.s3; got the keys ['detail-type', 'source']",
+        ),
+        ({}, "got the keys []"),
+    ],
+    ids=["empty-records", "sqs-record", "record-without-s3", "eventbridge-without-detail",
+         "scheduled-event", "empty-event"],
+)  # fmt: skip
+def test_event_of_unknown_shape_raises_so_it_reaches_the_dead_letter_queue(
+    lake: Any,
+    import_validator: Callable[[str], ModuleType],
+    event: dict[str, Any],
+    message: str,
+) -> None:
+    with pytest.raises(import_validator("events").UnknownEventError) as raised:
+        lake.handler.handler(event, None)
+
+    assert message in str(raised.value)
+    assert lake.all_items() == []
+
+
+# --- objects the function cannot read by design -------------------------------------------------
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER", "DEEP_ARCHIVE"])
+def test_archived_object_is_recorded_unreadable_instead_of_failing_every_retry(
+    lake: Any, s3_calls: list[str], storage_class: str
+) -> None:
+    record = lake.upload("cold/export.csv", b"a,b\n1,2\n", "text/csv", StorageClass=storage_class)
+    with pytest.raises(ClientError, match="InvalidObjectState"):
+        lake.s3.get_object(Bucket=BUCKET, Key="cold/export.csv")  # what used to loop
+
+    summary = lake.invoke(record)
+
+    assert summary["unreadable"] == 1
+    item = lake.item(record)
+    assert_common_fields(item, record, size=8)
+    assert (item["status"], item["error_count"], item["storage_class"]) == (
+        "UNREADABLE",
+        0,
+        storage_class,
+    )
+    assert item["reasons"] == [
+        f"object is in the archive storage class {storage_class} and not restored; "
+        "restore it to validate it"
+    ]
+    assert "record_count" not in item
+    assert s3_calls == ["HeadObject"]
+
+
+@pytest.mark.parametrize("tier", ["ARCHIVE_ACCESS", "DEEP_ARCHIVE_ACCESS"])
+def test_intelligent_tiering_archive_tier_is_unreadable(
+    lake: Any, import_validator: Callable[[str], ModuleType], tier: str
+) -> None:
+    record = lake.upload("tiered.jsonl", b'{"a": 1}\n', StorageClass="INTELLIGENT_TIERING")
+
+    def archived_head(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["ArchiveStatus"] = tier  # moto does not model the archive tiers
+
+    import_validator("aws").s3_client().meta.events.register(
+        "after-call.s3.HeadObject", archived_head
+    )
+
+    assert lake.invoke(record)["unreadable"] == 1
+    item = lake.item(record)
+    assert (item["status"], item["storage_class"]) == ("UNREADABLE", "INTELLIGENT_TIERING")
+    assert item["reasons"] == [
+        f"object is in the Intelligent-Tiering archive tier {tier} and not restored; "
+        "restore it to validate it"
+    ]
+
+
+@pytest.mark.parametrize("storage_class", ["GLACIER_IR", "INTELLIGENT_TIERING", "STANDARD_IA"])
+def test_instantly_readable_storage_classes_are_validated(lake: Any, storage_class: str) -> None:
+    record = lake.upload("warm.csv", b"a,b\n1,2\n", StorageClass=storage_class)
+
+    lake.invoke(record)
+
+    item = lake.item(record)
+    assert (item["status"], item["record_count"], item["storage_class"]) == (
+        "VALID",
+        1,
+        storage_class,
+    )
+
+
+def test_restored_archived_object_is_validated(
+    lake: Any, import_validator: Callable[[str], ModuleType]
+) -> None:
+    record = lake.upload("restored.csv", b"a,b\n1,2\n3\n", StorageClass="GLACIER")
+
+    def restored_head(parsed: dict[str, Any], **_: Any) -> None:
+        parsed["Restore"] = 'ongoing-request="false", expiry-date="Fri, 28 Nov 2025 00:00:00 GMT"'
+
+    client = import_validator("aws").s3_client()
+    client.meta.events.register("after-call.s3.HeadObject", restored_head)
+    lake.s3.restore_object(
+        Bucket=BUCKET,
+        Key="restored.csv",
+        VersionId=record["s3"]["object"]["versionId"],
+        RestoreRequest={"Days": 1},
+    )
+
+    lake.invoke(record)
+
+    item = lake.item(record)
+    assert (item["status"], item["record_count"]) == ("INVALID", 2)
+    assert item["reasons"] == ["line 3: expected 2 fields as in the header, found 1"]
+
+
+def test_object_archived_between_head_and_get_is_unreadable(
+    lake: Any, monkeypatch: pytest.MonkeyPatch, import_validator: Callable[[str], ModuleType]
+) -> None:
+    record = lake.upload("racing.csv", b"a\n1\n")
+    client = import_validator("aws").s3_client()
+
+    def archived_get_object(**_: Any) -> None:
+        raise ClientError(
+            {"Error": {"Code": "InvalidObjectState", "Message": "archived"}}, "GetObject"
+        )
+
+    monkeypatch.setattr(client, "get_object", archived_get_object)
+
+    assert lake.invoke(record)["unreadable"] == 1
+    assert lake.item(record)["reasons"] == [
+        "S3 refused to read the object (InvalidObjectState): it is archived"
+    ]

@@ -36,6 +36,8 @@ def build_item(
         # head_object quotes the ETag, the event does not; store the bare value.
         "etag": (head.get("ETag") or event.etag or "").strip('"'),
         "content_type": head.get("ContentType", ""),
+        # head_object leaves StorageClass out for STANDARD.
+        "storage_class": head.get("StorageClass", "STANDARD"),
         "environment": settings.environment,
         "event_name": event.event_name,
         "event_time": event.event_time,

@@ -6,6 +6,10 @@ from .settings import MAX_REASON_CHARS, MAX_REASONS
 
 VALID = "VALID"
 INVALID = "INVALID"
+# Recorded without reading the content, by design: an archived storage class, or above the
+# size limits. Neither VALID nor INVALID, since nobody looked; ``reasons`` says why.
+UNREADABLE = "UNREADABLE"
+# Not recorded at all (logged only): not an object creation, or the object is gone.
 SKIPPED = "SKIPPED"
 
 
@@ -22,11 +26,22 @@ class ValidationResult:
     columns: list[str] | None = None
     reasons: list[str] = field(default_factory=list)
     error_count: int = 0
+    unreadable: bool = False
     _reason_lines: list[float] = field(default_factory=list, repr=False)
 
     @property
     def status(self) -> str:
-        return INVALID if self.error_count else VALID
+        if self.error_count:
+            return INVALID
+        return UNREADABLE if self.unreadable else VALID
+
+    @classmethod
+    def not_read(cls, file_type: str, reason: str) -> "ValidationResult":
+        """An UNREADABLE result: the content was not read, for ``reason``."""
+        result = cls(file_type, unreadable=True)
+        result.reasons.append(truncate(reason, MAX_REASON_CHARS))
+        result._reason_lines.append(float("inf"))
+        return result
 
     def add_error(self, line: int | None, message: str) -> None:
         self.error_count += 1
