@@ -19,6 +19,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 
+from . import metrics
 from .aws import s3_client
 from .events import ObjectEvent, is_s3_test_event, object_events
 from .formats import FILE_TYPES_BY_EXTENSION, file_type_of, validate_body
@@ -157,6 +158,10 @@ def process_object(event: ObjectEvent, settings: Settings) -> str:
     validated_at = datetime.now(UTC)
     item = build_item(event, head, result, settings, validated_at, duration_ms)
     recorded = put_item_once(settings.table_name, item)
+    if recorded:
+        # After the put: a duplicate delivery adds no second count (S3 and Lambda deliver at
+        # least once, so a metric emitted before would count some objects twice).
+        metrics.emit(item, round(validated_at.timestamp() * 1000))
     _log_outcome(
         event,
         result.status,
