@@ -37,8 +37,33 @@ _MAX_WASTED_PIECES = 4
 
 _WHITESPACE = re.compile(r"[ \t\n\r]*")
 _LINE_WHITESPACE = re.compile(r"[ \t\r]*")
-_STRING_CHARS = re.compile(r'[^"\\\x00-\x1f]*')
+# The longest run of valid string content, escapes included (possessive: no backtracking state,
+# so a string of any length is matched in C with constant memory).
+_STRING_RUN = re.compile(r'(?:[^"\\\x00-\x1f]++|\\["\\/bfnrt]|\\u[0-9a-fA-F]{4})*+')
 _HEX4 = re.compile(r"[0-9a-fA-F]{4}")
+
+
+def _flat_runs(space: str) -> tuple[re.Pattern[str], re.Pattern[str]]:
+    """Patterns for a run of array members (``, value`` ...) and of object members
+    (``, "key": value`` ...) whose values are scalars or containers of scalars: checked by one
+    C regex match instead of a Python step per member (a document of many small arrays)."""
+    ws = f"[{space}]*"
+    string = r'"[^"\\\x00-\x1f]*+"'
+    scalar = (
+        rf"(?:{string}|-?(?:0|[1-9][0-9]*+)(?:\.[0-9]++)?+(?:[eE][-+]?+[0-9]++)?+"
+        r"|true|false|null)"
+    )
+    flat = (
+        rf"(?:{scalar}|\[{ws}(?:{scalar}(?:{ws},{ws}{scalar})*+)?+{ws}\]"
+        rf"|\{{{ws}(?:{string}{ws}:{ws}{scalar}(?:{ws},{ws}{string}{ws}:{ws}{scalar})*+)?+{ws}\}})"
+    )
+    array_run = re.compile(rf"(?:{ws},{ws}{flat})*+")
+    object_run = re.compile(rf"(?:{ws},{ws}{string}{ws}:{ws}{flat})*+")
+    return array_run, object_run
+
+
+_ARRAY_RUN, _OBJECT_RUN = _flat_runs(" \t\n\r")
+_LINE_ARRAY_RUN, _LINE_OBJECT_RUN = _flat_runs(" \t\r")
 _NUMBER = re.compile(r"(-?(?:0|[1-9][0-9]*))(\.[0-9]+)?([eE][-+]?[0-9]+)?")
 _DIGITS = re.compile(r"[0-9]*")
 _SIMPLE_ESCAPES = frozenset('"\\/bfnrt')
@@ -344,6 +369,8 @@ class JsonSyntaxChecker:
         in_array = self._stack[-1] == "["
         allowed = self._max_depth - len(self._stack)
         lines = self._lines
+        if allowed > 0 and self._flat_run(pos, limit, in_array):
+            return True
         resume = pos
         count = 0
         while True:
@@ -387,6 +414,36 @@ class JsonSyntaxChecker:
         if len(self._stack) == 1 and self._top_is_array:
             self._top_elements += count
         self._pos = resume
+        self._state = _COMMA_OR_CLOSE
+        return True
+
+    def _flat_run(self, pos: int, limit: int, in_array: bool) -> bool:
+        """Members with flat values, matched by one regex; the C scanner then checks the run
+        as one container (the regex does not know Python's int digit limit) and, for the
+        top-level array, counts its elements. True if it advanced."""
+        buf = self._buf
+        if in_array:
+            pattern = _LINE_ARRAY_RUN if self._lines else _ARRAY_RUN
+        else:
+            pattern = _LINE_OBJECT_RUN if self._lines else _OBJECT_RUN
+        stop = pattern.match(buf, pos).end()
+        if stop > limit:
+            # The last member may go on in the next piece: end the run before it. A member
+            # cut at one of its own commas no longer matches, and numbers hold no comma.
+            cut = buf.rfind(",", pos + 1, limit)
+            if cut < 0:
+                return False
+            stop = pattern.match(buf, pos, cut).end()
+        if stop - pos < 64:
+            return False  # not worth the copy: the per-member loop is as fast
+        opening, closing = ("[", "]") if in_array else ("{", "}")
+        try:
+            members, _ = _C_SCAN(opening + buf[pos + 1 : stop] + closing, 0)
+        except (StopIteration, ValueError, RecursionError):
+            return False
+        if in_array and len(self._stack) == 1 and self._top_is_array:
+            self._top_elements += len(members)
+        self._pos = stop
         self._state = _COMMA_OR_CLOSE
         return True
 
@@ -568,7 +625,7 @@ class JsonSyntaxChecker:
         end = len(buf)
         pos = self._pos
         while True:
-            pos = _STRING_CHARS.match(buf, pos).end()
+            pos = _STRING_RUN.match(buf, pos).end()
             if pos >= end:
                 self._pos = pos
                 if self._final:
