@@ -1,8 +1,9 @@
 """Tasks for the raw-data ingestion pipeline: `invoke --list`, `invoke --help <task>`.
 
 A table of contents: each task validates its flags and hands over to ``shared.deploy`` (the
-layer chain), ``shared.local_emulator`` (local mode) or a tool. The layer order comes from
-``shared.layers``; environments are the stack files present (``shared.environments``).
+layer chain), ``shared.local_emulator`` (local mode) or a tool. The layers and their order
+come from the layer folders (``projects/<layer>/layer.yaml``, read by ``shared.layers``);
+environments are the stack files present (``shared.environments``).
 
 Exit codes, the same for every task (``shared.errors``):
 
@@ -28,21 +29,35 @@ import shlex
 import sys
 from pathlib import Path
 
-from invoke import Collection, Context, Exit, task
+from invoke import Collection, Context, task
 
 from shared import consistency_tasks
 from shared import deploy as chain
 from shared.environments import environments
-from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR
-from shared.layers import REPO_ROOT, deploy_order, layer_names
-from shared.local_emulator import LocalEmulator
+from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError, task_errors, task_exit
+from shared.layers import REPO_ROOT, load_graph
+from shared.local_emulator import NOT_ANSWERING, RUNNING, STALE, LocalEmulator, parse_port
 
 WORKFLOWS_DIR = REPO_ROOT / ".github" / "workflows"
+ACTIONS_DIR = REPO_ROOT / ".github" / "actions"
 
-_ORDER = " -> ".join(layer.name for layer in deploy_order())
+
+def _choices() -> tuple[str, str]:
+    """The environments and layers for the help texts; a broken manifest shows there, and
+    the task that needs it says what is wrong when it runs."""
+    try:
+        graph = load_graph()
+        return ", ".join(environments(graph)) or "(none yet)", (
+            f"{', '.join(graph.names)} (default: all, {' -> '.join(graph.names)})"
+        )
+    except PipelineError as error:
+        return f"(unreadable: {error})", f"(unreadable: {error})"
+
+
+_ENVIRONMENTS, _LAYERS = _choices()
 _HELP = {
-    "env": f"environment = stack name; one of: {', '.join(environments()) or '(none yet)'}",
-    "layer": f"run one layer only; one of: {', '.join(layer_names())} (default: all, {_ORDER})",
+    "env": f"environment = stack name; one of: {_ENVIRONMENTS}",
+    "layer": f"run one layer only; one of: {_LAYERS}",
     "yes": "do not ask before changing anything (pulumi --yes); CI passes it",
     "backend": "state backend URL for this run (sets PULUMI_BACKEND_URL), e.g. s3://bucket; "
     "default: the backend you are logged in to, or PULUMI_BACKEND_URL",
@@ -109,7 +124,7 @@ def destroy(
     backend: str | None = None,
     local: bool = False,
 ) -> None:
-    """Destroy ENV in reverse dependency order (compute, iam, storage).
+    """Destroy ENV in reverse dependency order.
 
     Never unprotects anything. A single --layer is refused while a layer that depends on it
     is still deployed. A production-grade environment (see --confirm-prod) also needs
@@ -133,32 +148,61 @@ def outputs(
     chain.run_outputs(c, env, layer, as_json=json, backend=backend, local=local)
 
 
-@task(help={"port": "port on 127.0.0.1 to listen on (default: any free port)"})
-def local_start(c: Context, port: int = 0) -> None:
-    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs."""
+@task(
+    help={
+        "port": "port on 127.0.0.1 to listen on: 1-65535, refused when something else holds it "
+        "(default, or 0: any free port)"
+    }
+)
+def local_start(c: Context, port: str | None = None) -> None:
+    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs.
+
+    One emulator per local folder: when it already runs, says so (on another port than
+    --port: refused). A stale pid file is reported and removed; nothing else is signalled.
+    """
     emulator = LocalEmulator.default()
-    with chain.user_errors():
-        info, started = emulator.ensure_running(port)
+    with task_errors():
+        chosen = parse_port(port, "--port")
+        info, started = emulator.ensure_running(chosen)
     state = "started" if started else "already running"
     print(f"local emulator {state} on {info.endpoint} (pid {info.pid}); files: {emulator.root}")
 
 
 @task
 def local_stop(c: Context) -> None:
-    """Stop the local emulator and discard the local state and stack files that described it."""
+    """Stop the local emulator and discard the local state and stack files that described it.
+
+    Only a process verified to be this folder's emulator is signalled; a pid file that does
+    not describe one is stale: reported and removed.
+    """
     emulator = LocalEmulator.default()
-    stopped = emulator.stop()
+    with task_errors():
+        report = emulator.stop()
+    if report.stale:
+        print(report.stale)
     print(
-        ("local emulator stopped" if stopped else "local emulator was not running")
+        ("local emulator stopped" if report.stopped else "local emulator was not running")
         + f"; local state discarded ({emulator.root})"
     )
 
 
 @task
 def local_status(c: Context) -> None:
-    """Say whether the local emulator is running, and where."""
-    info = LocalEmulator.default().running()
-    print(f"running on {info.endpoint} (pid {info.pid})" if info else "not running")
+    """Say whether the local emulator is running, not running, not answering, or whether its
+    pid file is stale (`invoke local.stop` removes it); changes nothing."""
+    emulator = LocalEmulator.default()
+    with task_errors():
+        found = emulator.status()
+    if found.info is not None and found.state == RUNNING:
+        print(f"running on {found.info.endpoint} (pid {found.info.pid}); files: {emulator.root}")
+    elif found.state == NOT_ANSWERING:
+        print(f"not answering: {found.detail}; `invoke local.stop` stops it")
+    elif found.state == STALE:
+        print(
+            f"stale pid file {emulator.info_file} ({found.detail}); `invoke local.stop` removes it"
+        )
+    else:
+        print("not running")
 
 
 def _tool(module: str) -> str:
@@ -178,28 +222,162 @@ def test(c: Context, options: str = "") -> None:
         result = c.run(f"{_tool('pytest')} {options}".rstrip(), pty=True, warn=True)
     if result.failed:
         if result.exited in _PYTEST_USAGE_ERRORS:
-            raise Exit(f"test: {_PYTEST_USAGE_ERRORS[result.exited]}", code=EXIT_USER_ERROR)
-        raise Exit(f"test: pytest exited with {result.exited}", code=EXIT_FAILURE)
+            raise task_exit(f"test: {_PYTEST_USAGE_ERRORS[result.exited]}", EXIT_USER_ERROR)
+        raise task_exit(f"test: pytest exited with {result.exited}", EXIT_FAILURE)
 
 
 def workflow_files(folder: Path = WORKFLOWS_DIR) -> list[Path]:
     return sorted([*folder.glob("*.yml"), *folder.glob("*.yaml")])
 
 
+def action_files(folder: Path = ACTIONS_DIR) -> list[Path]:
+    return sorted([*folder.glob("*/action.yml"), *folder.glob("*/action.yaml")])
+
+
+LOCK_FILE = "requirements.lock"
+# The one command that writes the lock: every dependency of pyproject.toml (with the dev
+# extra), pinned for any platform, as pip constraints (README: set-up).
+LOCK_COMMAND = (
+    "uv pip compile pyproject.toml --extra dev --universal --python-version 3.11 "
+    f"--output-file {LOCK_FILE}"
+)
+
+
+@task(help={"upgrade": "also move every pin to the newest release pyproject.toml allows"})
+def lock(c: Context, upgrade: bool = False) -> None:
+    """Write requirements.lock from pyproject.toml (uv pip compile); commit the result."""
+    with c.cd(REPO_ROOT):
+        result = c.run(
+            f"{shlex.quote(sys.executable)} -m {LOCK_COMMAND} --quiet"
+            + (" --upgrade" if upgrade else ""),
+            warn=True,
+        )
+    if result.failed:
+        raise task_exit(f"lock: uv exited with {result.exited}", EXIT_FAILURE)
+
+
 @task
 def lint(c: Context) -> None:
-    """Lint: ruff check, ruff format --check, and the GitHub workflows against their schema."""
-    relative = [str(path.relative_to(REPO_ROOT)) for path in workflow_files()]
+    """Lint: ruff check, ruff format --check, and the GitHub workflows and actions against
+    their schemas."""
+
+    def relative(paths: list[Path]) -> str:
+        return " ".join(str(path.relative_to(REPO_ROOT)) for path in paths)
+
+    schema = f"{_tool('check_jsonschema')} --builtin-schema"
     commands = [
         f"{_tool('ruff')} check .",
         f"{_tool('ruff')} format --check .",
-        f"{_tool('check_jsonschema')} --builtin-schema vendor.github-workflows "
-        + " ".join(relative),
+        f"{schema} vendor.github-workflows {relative(workflow_files())}",
+        f"{schema} vendor.github-actions {relative(action_files())}",
     ]
     with c.cd(REPO_ROOT):
         failed = [command for command in commands if c.run(command, warn=True).failed]
     if failed:
-        raise Exit("lint failed: " + "; ".join(failed), code=EXIT_FAILURE)
+        raise task_exit("lint failed: " + "; ".join(failed), EXIT_FAILURE)
+
+
+@task(
+    help={
+        "json": "print the whole document as JSON (default: a short summary)",
+        "changed_since": "only the layers a change since this git ref affects (its folder, "
+        "or a layer it reads, changed; shared code, tasks.py, the lock file or the workflows: "
+        "every layer), e.g. origin/main",
+        "github_output": "append the outputs to the file $GITHUB_OUTPUT names (and a summary "
+        "to $GITHUB_STEP_SUMMARY), for a workflow's fromJSON",
+    }
+)
+def ci_matrix(
+    c: Context, json: bool = False, changed_since: str | None = None, github_output: bool = False
+) -> None:
+    """Print what CI runs, read from the repository: environments in promotion order, layers
+    in deploy order, the environment x layer preview matrix."""
+    import json as json_module
+    import os
+
+    from shared.ci import (
+        affected_layers,
+        changed_files,
+        ci_matrix,
+        github_outputs,
+        summary_markdown,
+    )
+
+    with task_errors():
+        graph = load_graph()
+        affected = (
+            affected_layers(graph, changed_files(changed_since))
+            if changed_since is not None
+            else None
+        )
+        document = ci_matrix(graph, affected)
+    if github_output:
+        for variable, text in (
+            ("GITHUB_OUTPUT", github_outputs(document)),
+            ("GITHUB_STEP_SUMMARY", summary_markdown(document)),
+        ):
+            target = os.environ.get(variable)
+            if target:
+                with open(target, "a", encoding="utf-8") as file:
+                    file.write(text)
+            elif variable == "GITHUB_OUTPUT":
+                raise task_exit(
+                    "--github-output: $GITHUB_OUTPUT is not set (not in GitHub Actions?)",
+                    EXIT_USER_ERROR,
+                )
+    if json:
+        print(json_module.dumps(document, indent=2))
+    elif not github_output:
+        print(f"environments (promotion order): {' -> '.join(document['environments'])}")
+        print(f"layers (deploy order): {' -> '.join(document['layers'])}")
+        print(
+            f"preview: {', '.join(document['preview_layers']) or 'no layer'} in every environment"
+        )
+        for layer, why in document.get("reasons", {}).items():
+            print(f"  {layer}: {why}")
+
+
+@task(
+    help={
+        "for": "what you want to do: offline (render, check, tests; the default), local "
+        "(deploy to the local emulator) or deploy (to AWS); only what it needs fails the task",
+    }
+)
+def doctor(c: Context, for_: str = "offline") -> None:
+    """Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
+    AWS credentials, the local emulator) and say what to do for each one missing."""
+    from shared.doctor import MISSING, NOTE, USES, diagnose
+    from shared.text import GREEN, RED, YELLOW, Painter, format_table, plural, use_colour
+
+    if for_ not in USES:
+        raise task_exit(
+            f"--for {for_!r} is not allowed; one of: {', '.join(USES)}", EXIT_USER_ERROR
+        )
+    findings = diagnose()
+    paint = Painter(use_colour())
+    colours = {MISSING: RED, NOTE: YELLOW}
+    rows = [
+        [
+            finding.name,
+            finding.status,
+            finding.detail,
+            finding.fix if finding.status == MISSING else "",
+        ]
+        for finding in findings
+    ]
+
+    def style(row: int, column: int, text: str) -> tuple[str, ...]:
+        return (colours.get(text, GREEN),) if column == 1 else ()
+
+    print(format_table(["check", "status", "found", "what to do"], rows, paint, style))
+    blocking = [finding for finding in findings if finding.blocks(for_)]
+    if blocking:
+        names = ", ".join(finding.name for finding in blocking)
+        raise task_exit(
+            f"not ready for {for_}: {plural(len(blocking), 'check')} failed ({names})",
+            EXIT_FAILURE,
+        )
+    print(f"ready for {for_}")
 
 
 local = Collection("local")
@@ -210,6 +388,17 @@ local.add_task(local_status, "status")
 # The root namespace is explicit so more task modules can be added to it (ns.add_task /
 # ns.add_collection), e.g. the offline render, check and new-env tasks.
 ns = Collection()
-for _task in (deploy, preview, destroy, outputs, test, lint, *consistency_tasks.TASKS):
+for _task in (
+    deploy,
+    preview,
+    destroy,
+    outputs,
+    test,
+    lint,
+    lock,
+    doctor,
+    ci_matrix,
+    *consistency_tasks.TASKS,
+):
     ns.add_task(_task)
 ns.add_collection(local)

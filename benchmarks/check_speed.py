@@ -24,14 +24,14 @@ import time
 from pathlib import Path
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
-SNAPSHOT_DIR = REPO_ROOT / "tests" / "snapshots"
+SNAPSHOTS = "projects/*/tests/snapshots/*.json"
 TARGET_RATIO = 1.5
 
 
 def pulumi_aws_classes_used() -> list[tuple[str, str]]:
     """(module, class) of every aws resource type in the snapshots, e.g. ("s3", "Bucket")."""
     found = set()
-    for path in SNAPSHOT_DIR.glob("*.json"):
+    for path in REPO_ROOT.glob(SNAPSHOTS):
         for resource in json.loads(path.read_text())["resources"]:
             package, module_path, class_name = resource["type"].split(":")
             if package == "aws":

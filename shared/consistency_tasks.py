@@ -2,9 +2,8 @@
 
 Importing this module must stay cheap (``invoke --list``): no pulumi, pulumi_aws or harness
 here; each task imports what it needs when it runs. ``tasks.py`` adds these tasks to its root
-namespace (``for task in consistency_tasks.TASKS: ns.add_task(task)``). Exit codes as every
-task's (``tasks.py``): 2 for bad input (an unknown environment or layer, a bad new-env name),
-1 for a failure (a stack that does not render, a check violation).
+namespace. Exit codes as every task's (``tasks.py``): 2 for bad input (an unknown environment
+or layer, a bad new-env name), 1 for a failure (a stack that does not render, a violation).
 """
 
 from __future__ import annotations
@@ -16,16 +15,10 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from invoke import Context, Exit, task
+from invoke import Context, task
 
-from shared.errors import EXIT_FAILURE, EXIT_USER_ERROR, PipelineError
-from shared.layers import PROJECTS_DIR, deploy_order, layer_names
-
-_HELP = {
-    "env": "environment (stack name), e.g. dev; default: every environment with stack files",
-    "layer": f"one layer only; one of: {', '.join(layer_names())} (default: all, in deploy order)",
-    "json": "print JSON for machines instead of tables",
-}
+from shared.errors import EXIT_FAILURE, PipelineError, task_errors, task_exit
+from shared.layers import LayerGraph, load_graph
 
 
 @contextmanager
@@ -42,28 +35,45 @@ def _without_cycle_collection() -> Iterator[None]:
             gc.enable()
 
 
-def _print_check(projects_dir: Path, as_json: bool, failure_hint: str = "") -> None:
+def _print_check(graph: LayerGraph, as_json: bool) -> None:
     """Run the check, print it, and exit non-zero on any violation."""
     from shared.consistency.check import run_check
-    from shared.consistency.report import Painter, use_colour
 
     with _without_cycle_collection():
-        report = run_check(projects_dir)
-    if as_json:
-        print(json.dumps(report.to_json(), indent=2, sort_keys=True))
-    else:
-        print(report.format(Painter(use_colour())))
+        report = run_check(graph)
+    print_check_report(report, as_json)
     if not report.ok:
-        raise Exit(failure_hint or None, code=EXIT_FAILURE)
+        raise task_exit("check failed: fix the violations above", EXIT_FAILURE)
+
+
+def print_check_report(report: object, as_json: bool) -> None:
+    from shared.text import Painter, use_colour
+
+    if as_json:
+        print(json.dumps(report.to_json(), indent=2, sort_keys=True))  # type: ignore[attr-defined]
+    else:
+        print(report.format(Painter(use_colour())))  # type: ignore[attr-defined]
+
+
+def _known_environment(graph: LayerGraph, env: str | None) -> list[str]:
+    from shared.environments import environments
+
+    known = environments(graph)
+    if env is not None and env not in known:
+        raise PipelineError(
+            f"unknown environment {env!r}; environments with stack files: "
+            f"{', '.join(known) or 'none'}"
+        )
+    return [env] if env else known
 
 
 @task(
     help={
-        "env": _HELP["env"],
-        "layer": _HELP["layer"],
+        "env": "environment (stack name), e.g. dev; default: every environment with stack files",
+        "layer": "one layer only (default: all, in deploy order)",
         "json": "print the plans as JSON (the snapshot format) instead of tables",
-        "update_snapshots": "rewrite tests/snapshots/<layer>.<env>.json from this render "
-        "(every layer of the environments rendered)",
+        "update_snapshots": "rewrite projects/<layer>/tests/snapshots/<env>.json from this "
+        "render (every layer of the environments rendered); prints only what it wrote",
     }
 )
 def render(
@@ -75,44 +85,40 @@ def render(
 ) -> None:
     """Render stacks offline: every resource with inputs, parent, dependencies; the exports.
 
-    Layers are chained as in a real deploy (storage's exports feed the StackReferences of
-    iam and compute), from the real stack files, under Pulumi's mocks: no cloud, no CLI.
+    Layers are chained as in a real deploy (each layer's exports feed the StackReferences of
+    the layers reading it), from the real stack files, under Pulumi's mocks: no cloud, no CLI.
     """
     from shared.consistency.check import render_all
     from shared.consistency.plan import format_plan, plan_document
-    from shared.consistency.report import Painter, use_colour
-    from shared.consistency.snapshots import write_snapshot
-    from shared.environments import environments
-    from shared.layers import get_layer
+    from shared.consistency.snapshots import shown, snapshot_path, snapshot_text
+    from shared.text import Painter, use_colour
 
-    try:
-        selected = get_layer(layer).name if layer else None
-        known = environments(PROJECTS_DIR)
-        if env is not None and env not in known:
-            raise PipelineError(
-                f"unknown environment {env!r}; environments with stack files: "
-                f"{', '.join(known) or 'none'}"
-            )
-    except PipelineError as error:
-        raise Exit(str(error), code=EXIT_USER_ERROR) from None
+    with task_errors():
+        graph = load_graph()
+        selected = graph.get(layer).name if layer else None
+        environments = _known_environment(graph, env)
     with _without_cycle_collection():
-        rendered, failures = render_all([env] if env else known, PROJECTS_DIR)
+        rendered, failures = render_all(environments, graph)
     if failures:
-        raise Exit("\n".join(str(failure) for failure in failures), code=EXIT_FAILURE)
+        raise task_exit("\n".join(str(failure) for failure in failures), EXIT_FAILURE)
     stacks = [
         stacks_of_env[item.name]
         for stacks_of_env in rendered.values()
-        for item in deploy_order()
-        if selected in (None, item.name)
+        for item in graph
+        if selected in (None, item.name) and item.name in stacks_of_env
     ]
     if update_snapshots:
-        for stacks_of_env in rendered.values():
-            for stack in stacks_of_env.values():
-                path = write_snapshot(stack)
-                print(f"wrote {path.relative_to(PROJECTS_DIR.parent)}", file=sys.stderr)
+        for stack in stacks:
+            path = snapshot_path(graph.get(stack.layer), stack.environment)
+            text = snapshot_text(stack)
+            unchanged = path.is_file() and path.read_text() == text
+            if not unchanged:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            print(f"{'unchanged' if unchanged else 'wrote'} {shown(path)}")
+        return
     if json_:
-        documents = [plan_document(stack) for stack in stacks]
-        print(json.dumps(documents, indent=2, sort_keys=True))
+        print(json.dumps([plan_document(stack) for stack in stacks], indent=2, sort_keys=True))
         return
     paint = Painter(use_colour())
     print("\n\n".join(format_plan(stack, paint) for stack in stacks))
@@ -123,11 +129,14 @@ def check(c: Context, json_: bool = False) -> None:
     """Prove every environment is the same architecture; exit 1 on any violation.
 
     Renders every layer x environment offline and checks: (1) the architectures are identical
-    once the environment is taken out of names, apart from the knobs in shared/knobs.py;
-    (2) prints the difference matrix of those knobs; (3) the policy rules (shared/policy.py);
-    (4) the settings layers share agree across each environment's stack files.
+    once the environment is taken out of names, apart from the knobs each layer declares in
+    its layer.yaml; (2) prints the difference matrix of those knobs; (3) the policy rules;
+    (4) the settings layers share agree across each environment's stack files; and that
+    every stack exports exactly what its layer declares.
     """
-    _print_check(PROJECTS_DIR, json_)
+    with task_errors():
+        graph = load_graph()
+    _print_check(graph, json_)
 
 
 @task(
@@ -135,39 +144,134 @@ def check(c: Context, json_: bool = False) -> None:
         "name": "the new environment (stack) name: 2-16 lowercase letters and digits, "
         "starting with a letter",
         "from": "the environment to copy, e.g. staging",
-        "json": "print the check that follows as JSON",
+        "after": "the environment it follows in the promotion order (default: last)",
+        "json": "print the check that proved it as JSON",
     }
 )
-def new_env(c: Context, name: str, from_: str, json_: bool = False) -> None:
-    """Replicate an environment: write Pulumi.NAME.yaml in every layer, then run check.
+def new_env(
+    c: Context, name: str, from_: str, after: str | None = None, json_: bool = False
+) -> None:
+    """Replicate an environment: Pulumi.NAME.yaml in every layer, its place in the promotion
+    order and its snapshots, written only if `invoke check` then passes.
 
     The stack files are the source environment's with its name replaced (in values, as a
     whole word only) and without its secrets-provider keys (encryptionsalt...: Pulumi creates
     fresh ones with the new stack). Existing files are never overwritten. Then
-    `invoke render --update-snapshots`, and `invoke deploy --env NAME`.
+    `invoke deploy --env NAME`.
     """
-    from shared.consistency.new_env import new_environment
+    from shared.consistency.new_env import NewEnvironmentRefused, new_environment
 
-    try:
-        result = new_environment(name, from_, PROJECTS_DIR)
-    except PipelineError as error:
-        raise Exit(f"new-env: {error}", code=EXIT_USER_ERROR) from None
+    with task_errors():
+        graph = load_graph()
+        try:
+            result = new_environment(name, from_, after, graph)
+        except NewEnvironmentRefused as refused:
+            print_check_report(refused.report, json_)
+            raise
     for path in result.written:
-        print(f"wrote {path.relative_to(PROJECTS_DIR.parent)}", file=sys.stderr)
+        print(f"wrote {path.relative_to(graph.projects_dir.parent)}", file=sys.stderr)
+    print(
+        f"promotion order (projects/environments.yaml): {' -> '.join(result.promotion_order)}",
+        file=sys.stderr,
+    )
     for path, keys in result.secrets_left_out.items():
         print(
-            f"left out {', '.join(keys)} of {path.relative_to(PROJECTS_DIR.parent)}: "
+            f"left out {', '.join(keys)} of {path.relative_to(graph.projects_dir.parent)}: "
             f"{from_}'s own secrets settings; Pulumi creates fresh ones for {name} when its "
             f"stack is created (invoke deploy --env {name})",
             file=sys.stderr,
         )
-    print(f"checking every environment, {name} included:", file=sys.stderr)
-    _print_check(
-        PROJECTS_DIR,
-        json_,
-        failure_hint=f"new-env: the stack files of {name!r} were written but check fails: "
-        "fix them (or delete them) before deploying",
+    if result.allowed_accounts:
+        print(
+            f"copied aws:allowedAccountIds {result.allowed_accounts} from {from_}: if {name} "
+            f"has its own AWS account, set it in every layer's Pulumi.{name}.yaml",
+            file=sys.stderr,
+        )
+    print(f"checked every environment, {name} included:", file=sys.stderr)
+    print_check_report(result.report, json_)
+
+
+@task(
+    help={
+        "name": "the new layer (folder) name: 2-20 lowercase letters and digits, starting "
+        "with a letter",
+        "depends_on": "the layers it reads, comma-separated, e.g. storage,compute",
+        "owner": "the GitHub team that owns it (default: @your-org/<name>-owners)",
+        "summary": "one line saying what it declares",
+    }
+)
+def new_layer(
+    c: Context,
+    name: str,
+    depends_on: str = "",
+    owner: str | None = None,
+    summary: str | None = None,
+) -> None:
+    """Create projects/NAME: a working layer with one example resource, written only if
+    `invoke check` then passes; its owner line is added to .github/CODEOWNERS."""
+    from shared.new_layer import new_layer as create
+
+    upstreams = [part.strip() for part in depends_on.split(",") if part.strip()]
+    with task_errors():
+        graph = load_graph()
+        result = create(graph, name, upstreams, owner, summary)
+    root = graph.projects_dir.parent
+    for path in result.written:
+        print(f"wrote {path.relative_to(root)}", file=sys.stderr)
+    if result.codeowners_line:
+        print(f"added to .github/CODEOWNERS: {result.codeowners_line}", file=sys.stderr)
+    print(
+        f"layer {name} created; `invoke check` passes with it. Next: replace the example "
+        f"resource in projects/{name}/{name}_layer.py, declare its exports in "
+        f"projects/{name}/layer.yaml, `invoke render --update-snapshots`, then "
+        f"`invoke deploy --env dev --layer {name}`"
     )
 
 
-TASKS = (render, check, new_env)
+def markdown_files(root: Path) -> list[Path]:
+    """The documentation: README.md and docs/*.md."""
+    return [root / "README.md", *sorted((root / "docs").glob("*.md"))]
+
+
+@task(
+    help={
+        "env": "the environment to draw (default: dev; every environment has the same shape, "
+        "`invoke check` proves it)",
+        "detail": "named: the resources AWS knows by a name (default); all: every resource",
+        "write": "redraw every diagram block in README.md and docs/*.md instead of printing",
+    }
+)
+def diagram(c: Context, env: str = "dev", detail: str = "named", write: bool = False) -> None:
+    """Draw the layers, their resources and the exports each layer reads, as Mermaid."""
+    from shared.diagram import DETAILS, mermaid, redrawn
+    from shared.harness import render_environment
+
+    with task_errors():
+        graph = load_graph()
+        if detail not in DETAILS:
+            raise PipelineError(f"--detail {detail!r} is not allowed; one of: {', '.join(DETAILS)}")
+        _known_environment(graph, env)
+    renders: dict[str, dict] = {}
+
+    def draw(detail: str, environment: str) -> str:
+        if environment not in renders:
+            with task_errors(), _without_cycle_collection():
+                _known_environment(graph, environment)
+                renders[environment] = render_environment(environment, graph=graph)
+        return mermaid(graph, renders[environment], detail)
+
+    if not write:
+        print(draw(detail, env), end="")
+        return
+    root = graph.projects_dir.parent
+    for path in markdown_files(root):
+        if not path.is_file():
+            continue
+        text = path.read_text()
+        updated = redrawn(text, draw)
+        if updated != text:
+            path.write_text(updated)
+        print(f"{'wrote' if updated != text else 'unchanged'} {path.relative_to(root)}")
+
+
+TASKS = (render, check, new_env, new_layer, diagram)

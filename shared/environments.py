@@ -1,60 +1,100 @@
 """Environments are the stack files present: ``projects/<layer>/Pulumi.<env>.yaml``.
 
 An environment is deployable when every layer has a stack file for it. The promotion order
-is declared here once; environments added later (``invoke new-env``) follow it
-alphabetically.
+(the order CI deploys them in) is declared once, in ``projects/environments.yaml``;
+``invoke new-env --after ENV`` places a new environment in it and ``invoke check`` fails when
+the order and the stack files disagree.
+
+A layer's settings are its project's ``config:`` (``Pulumi.yaml``, shared by every
+environment) overlaid with the stack file's ``config:``, as the Pulumi CLI merges them.
+
+Import-light: standard library and PyYAML only.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
 from shared.errors import SettingsError, StackEnvironmentError
-from shared.layers import LAYERS, Layer
-from shared.naming import ENVIRONMENT_NAME_PATTERN, ENVIRONMENT_NAME_RULE
+from shared.layers import Layer, LayerGraph, load_graph, load_yaml
 
-PROMOTION_ORDER: tuple[str, ...] = ("dev", "staging", "prod")
+PROMOTION_FILE = "environments.yaml"
+ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,15}$")
+ENVIRONMENT_NAME_RULE = "2-16 characters, lowercase letters and digits, starting with a letter"
 # Top-level keys Pulumi writes into a stack file for the stack's secrets provider when it
 # creates the stack: they belong to that one stack on that one backend, never to a copy.
 SECRETS_PROVIDER_KEYS: tuple[str, ...] = ("secretsprovider", "encryptedkey", "encryptionsalt")
 
 
-def stack_file(layer: Layer, environment: str, projects_dir: Path | None = None) -> Path:
-    """``projects/<layer>/Pulumi.<environment>.yaml``, or the same under another projects folder."""
-    directory = layer.directory if projects_dir is None else projects_dir / layer.name
-    return directory / f"Pulumi.{environment}.yaml"
+def stack_file(layer: Layer, environment: str) -> Path:
+    return layer.directory / f"Pulumi.{environment}.yaml"
 
 
-def _promotion_key(environment: str) -> tuple[int, str]:
-    if environment in PROMOTION_ORDER:
-        return (PROMOTION_ORDER.index(environment), environment)
-    return (len(PROMOTION_ORDER), environment)
+def promotion_file(graph: LayerGraph) -> Path:
+    return graph.projects_dir / PROMOTION_FILE
 
 
-def environments(projects_dir: Path | None = None, layers: tuple[Layer, ...] = LAYERS) -> list[str]:
-    """Every environment that has a stack file in at least one layer, in promotion order."""
-    found = {
+def promotion_order(graph: LayerGraph | None = None) -> list[str]:
+    """The environments in the order CI promotes a change through them."""
+    path = promotion_file(graph or load_graph())
+    if not path.is_file():
+        raise StackEnvironmentError(
+            f"no {path}: it lists the environments in promotion order, e.g. [dev, staging, prod]"
+        )
+    document = load_yaml(path)
+    if not isinstance(document, dict) or set(document) != {"promotion_order"}:
+        raise StackEnvironmentError(
+            f"{path}: expected one key, promotion_order: a list of environment names"
+        )
+    order = document["promotion_order"]
+    if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
+        raise StackEnvironmentError(
+            f"{path}: promotion_order = {order!r} is not allowed; expected a list of names"
+        )
+    for name in order:
+        validate_environment_name(name)
+    duplicates = sorted({name for name in order if order.count(name) > 1})
+    if duplicates:
+        raise StackEnvironmentError(f"{path}: promotion_order lists {duplicates} twice")
+    return list(order)
+
+
+def stack_file_environments(graph: LayerGraph) -> set[str]:
+    return {
         path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for layer in layers
-        for path in stack_file(layer, "*", projects_dir).parent.glob("Pulumi.*.yaml")
+        for layer in graph
+        for path in layer.directory.glob("Pulumi.*.yaml")
     }
-    return sorted(found, key=_promotion_key)
+
+
+def environments(graph: LayerGraph | None = None) -> list[str]:
+    """Every environment with a stack file in at least one layer: those in the promotion order
+    first, in that order, then any others by name."""
+    graph = graph or load_graph()
+    found = stack_file_environments(graph)
+    try:
+        order = promotion_order(graph)
+    except StackEnvironmentError:
+        order = []  # reported by `invoke check`; discovery still works without it
+    ranked = [name for name in order if name in found]
+    return ranked + sorted(found - set(ranked))
 
 
 def validate_environment_name(name: str) -> str:
-    if not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
+    if not isinstance(name, str) or not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
         raise StackEnvironmentError(
             f"environment name {name!r} is not allowed: use {ENVIRONMENT_NAME_RULE} "
-            "(it becomes the prefix of bucket, table and function names)"
+            "(it becomes the prefix of every resource name)"
         )
     return name
 
 
-def require_environment(environment: str, layers: tuple[Layer, ...] = LAYERS) -> str:
+def require_environment(environment: str, layers: list[Layer], graph: LayerGraph) -> str:
     """Fail unless every given layer has a stack file for ``environment``."""
-    known = environments()
+    known = environments(graph)
     if environment not in known:
         listed = ", ".join(known) or "none"
         raise StackEnvironmentError(
@@ -63,8 +103,7 @@ def require_environment(environment: str, layers: tuple[Layer, ...] = LAYERS) ->
     missing = [layer for layer in layers if not stack_file(layer, environment).is_file()]
     if missing:
         names = ", ".join(
-            f"{layer.name} (projects/{layer.name}/{stack_file(layer, environment).name})"
-            for layer in missing
+            f"{layer.name} ({layer.shown(stack_file(layer, environment))})" for layer in missing
         )
         raise StackEnvironmentError(
             f"environment {environment!r} has no stack file in layer(s): {names}"
@@ -72,8 +111,8 @@ def require_environment(environment: str, layers: tuple[Layer, ...] = LAYERS) ->
     return environment
 
 
-def _config_value(value: Any) -> str:
-    """Stack-file values as the Pulumi CLI hands them to a program: strings, JSON for objects."""
+def config_value(value: Any) -> str:
+    """A config value as the Pulumi CLI hands it to a program: strings, JSON for the rest."""
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
@@ -81,30 +120,52 @@ def _config_value(value: Any) -> str:
     return str(value)
 
 
-def read_stack_config(
-    layer: Layer, environment: str, projects_dir: Path | None = None
-) -> dict[str, str]:
-    """The ``config:`` block of ``Pulumi.<environment>.yaml``: keys fully namespaced (a bare key
-    belongs to the layer's project), values as the Pulumi CLI passes them to the program."""
-    import yaml  # invoke imports PyYAML already; kept local so importing this module stays cheap
+def _project_value(value: Any) -> tuple[bool, Any]:
+    """A ``Pulumi.yaml`` config entry: a plain value, ``{value: ...}``, or a declaration with an
+    optional ``default``. (present, value)."""
+    if isinstance(value, dict) and ("value" in value or "type" in value or "default" in value):
+        if "value" in value:
+            return True, value["value"]
+        return ("default" in value), value.get("default")
+    return True, value
 
-    path = stack_file(layer, environment, projects_dir)
+
+def full_key(layer: Layer, key: str) -> str:
+    """Config keys are namespaced; a bare key belongs to the layer's own project."""
+    return key if ":" in key else f"{layer.project}:{key}"
+
+
+def read_stack_document(layer: Layer, environment: str) -> dict[str, Any]:
+    path = stack_file(layer, environment)
     if not path.is_file():
-        raise SettingsError(f"layer {layer.name!r} has no stack file for {environment!r}: {path}")
-    try:
-        document = yaml.safe_load(path.read_text()) or {}
-    except yaml.YAMLError as error:
-        raise SettingsError(f"{path} is not valid YAML: {error}") from None
-    raw = (document.get("config") if isinstance(document, dict) else None) or {}
+        raise SettingsError(
+            f"layer {layer.name!r} has no stack file for {environment!r}: {layer.shown(path)}"
+        )
+    document = load_yaml(path) or {}
+    if not isinstance(document, dict):
+        raise SettingsError(f"{layer.shown(path)}: expected a mapping, got {document!r}")
+    return document
+
+
+def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
+    """Every config value the program gets for ``environment``: ``Pulumi.yaml``'s ``config:``
+    overlaid with the stack file's, keys fully namespaced, values as the CLI passes them."""
+    path = stack_file(layer, environment)
+    raw = read_stack_document(layer, environment).get("config") or {}
     if not isinstance(raw, dict):
-        raise SettingsError(f"{path}: 'config' must be a mapping of keys to values, got {raw!r}")
+        raise SettingsError(
+            f"{layer.shown(path)}: 'config' must be a mapping of keys to values, got {raw!r}"
+        )
     config: dict[str, str] = {}
+    for key, value in layer.project_config.items():
+        present, plain = _project_value(value)
+        if present:
+            config[full_key(layer, str(key))] = config_value(plain)
     for key, value in raw.items():
         if isinstance(value, dict) and "secure" in value:
             raise SettingsError(
-                f"{path}: {key} is a secret; this repository reads stack settings offline and "
-                "cannot decrypt it. Keep secrets out of the settings it validates."
+                f"{layer.shown(path)}: {key} is a secret; this repository reads stack settings "
+                "offline and cannot decrypt it. Keep secrets out of the settings it validates."
             )
-        full_key = key if ":" in key else f"{layer.project}:{key}"
-        config[full_key] = _config_value(value)
+        config[full_key(layer, str(key))] = config_value(value)
     return config

@@ -1,19 +1,24 @@
 """Render a layer's Pulumi program offline: real stack files, Pulumi's own mocks, no cloud.
 
-``render_stack`` runs ``projects/<layer>/__main__.py`` exactly as the Pulumi CLI would (the
-project folder is the program), but against ``pulumi.runtime.set_mocks``: the mock computes
-the attributes AWS would (ARNs, URLs, ids) so that values flow between resources as in a
-real deployment, and records every registration with its inputs, parent, dependencies and
-``protect`` flag. ``render_environment`` chains the layers in deploy order, feeding each
-layer's exports to the StackReferences of the layers after it (and, when asked, recording a
-layer that fails and skipping only the layers that read its exports).
+``render_stack`` runs ``projects/<layer>/__main__.py`` as the Pulumi CLI would (the project
+folder is the program, its config arrives in ``PULUMI_CONFIG``), under
+``pulumi.runtime.set_mocks``. The mocks answer like AWS for any resource type
+(``shared.aws_resources``) and answer each StackReference with the upstream stack's exports:
+the real ones when the upstream layer was rendered first (``render_environment``), otherwise
+the examples its ``layer.yaml`` declares. Every registration is recorded with its inputs,
+parent, dependencies and ``protect`` flag.
 
-The unit tests, ``invoke render`` and ``invoke check`` all use this one harness.
+Only public Pulumi APIs: ``reset_options``, ``set_mocks`` (with a ``MockMonitor`` subclass
+that records what the engine would see), ``pulumi.runtime.test``, ``get_root_resource``.
+
+The unit tests, ``invoke render``, ``invoke check`` and ``invoke new-env`` use this harness.
 """
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import json
 import os
 import runpy
 import sys
@@ -26,91 +31,47 @@ from types import ModuleType
 from typing import Any
 
 import pulumi
-from pulumi.runtime import mocks as pulumi_mocks
-from pulumi.runtime import resource as sdk_resource
-from pulumi.runtime import rpc
-from pulumi.runtime.proto import source_pb2
-from pulumi.runtime.settings import ROOT, SETTINGS, get_root_resource
-from pulumi.runtime.stack import run_pulumi_func
-from pulumi.runtime.sync_await import _ensure_event_loop, _sync_await
+from pulumi.runtime.mocks import MockMonitor
 
-from shared.environments import read_stack_config
-from shared.errors import PipelineError
-from shared.layers import Layer, deploy_order, get_layer
-from shared.stack import SELF_MANAGED_BACKEND_ORG
+from shared.aws_resources import MOCK_ACCOUNT_ID, MOCK_PARTITION, mock_state
+from shared.environments import read_stack_config, stack_file
+from shared.errors import PipelineError, SettingsError
+from shared.layers import Layer, LayerGraph, load_graph
+from shared.naming import export_key
+from shared.stack import EXPORTS_READ, SELF_MANAGED_BACKEND_ORG, upstream_stack_name
 
-MOCK_ACCOUNT_ID = "123456789012"
-MOCK_PARTITION = "aws"
 STACK_REFERENCE_TYPE = "pulumi:pulumi:StackReference"
+ROOT_STACK_TYPE = "pulumi:pulumi:Stack"
+
+
+class LayerContractError(PipelineError):
+    """A layer's program and its declared exports (``layer.yaml``) disagree."""
+
+    exit_code = 1
 
 
 # --------------------------------------------------------------------------- mocks
-def _computed_state(
-    type_token: str, name: str, inputs: dict[str, Any], region: str
-) -> tuple[str, dict[str, Any]]:
-    """The id and the output attributes AWS would give a new resource of this type."""
-    account = MOCK_ACCOUNT_ID
-    arn = f"arn:{MOCK_PARTITION}"
-    state = dict(inputs)
-    if type_token == "aws:s3/bucket:Bucket":
-        bucket = inputs.get("bucket", name)
-        state.update(
-            bucket=bucket, arn=f"{arn}:s3:::{bucket}", bucketDomainName=f"{bucket}.s3.amazonaws.com"
-        )
-        return bucket, state
-    physical = inputs.get("name", name)
-    if type_token == "aws:dynamodb/table:Table":
-        state.update(name=physical, arn=f"{arn}:dynamodb:{region}:{account}:table/{physical}")
-        return physical, state
-    if type_token == "aws:sqs/queue:Queue":
-        url = f"https://sqs.{region}.amazonaws.com/{account}/{physical}"
-        state.update(name=physical, arn=f"{arn}:sqs:{region}:{account}:{physical}", url=url)
-        return url, state
-    if type_token == "aws:iam/role:Role":
-        state.update(
-            name=physical,
-            arn=f"{arn}:iam::{account}:role/{physical}",
-            uniqueId=f"AROA{physical.upper()}",
-        )
-        return physical, state
-    if type_token == "aws:iam/policy:Policy":
-        policy_arn = f"{arn}:iam::{account}:policy/{physical}"
-        state.update(name=physical, arn=policy_arn)
-        return policy_arn, state
-    if type_token == "aws:cloudwatch/logGroup:LogGroup":
-        state.update(name=physical, arn=f"{arn}:logs:{region}:{account}:log-group:{physical}")
-        return physical, state
-    if type_token == "aws:lambda/function:Function":
-        function_arn = f"{arn}:lambda:{region}:{account}:function:{physical}"
-        state.update(
-            name=physical,
-            arn=function_arn,
-            qualifiedArn=f"{function_arn}:$LATEST",
-            invokeArn=f"{arn}:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations",
-            version="$LATEST",
-        )
-        return physical, state
-    if type_token == "aws:cloudwatch/metricAlarm:MetricAlarm":
-        state.update(name=physical, arn=f"{arn}:cloudwatch:{region}:{account}:alarm:{physical}")
-        return physical, state
-    return f"{name}-id", state
-
-
 class PipelineMocks(pulumi.runtime.Mocks):
-    """Pulumi mocks that answer like AWS, and StackReferences from upstream exports."""
+    """Answers like AWS for every resource, and StackReferences from upstream exports."""
 
     def __init__(self, region: str, upstream_exports: Mapping[str, Mapping[str, Any]]) -> None:
         self.region = region
         self.upstream_exports = upstream_exports
+        # One slot per registration being handled, innermost last: a registration's handling
+        # can run others to completion (the SDK pumps its event loop while serialising), so
+        # the registration whose inputs arrive here is always the innermost one.
+        self.slots: list[dict[str, Any]] = []
 
     def new_resource(
         self, args: pulumi.runtime.MockResourceArgs
     ) -> tuple[str | None, dict[str, Any]]:
+        if self.slots:
+            self.slots[-1].setdefault("inputs", args.inputs)
         if args.typ == STACK_REFERENCE_TYPE:
             stack_name = args.inputs["name"]
             outputs = dict(self.upstream_exports.get(stack_name, {}))
             return stack_name, {"name": stack_name, "outputs": outputs, "secretOutputNames": []}
-        return _computed_state(args.typ, args.name, args.inputs, self.region)
+        return mock_state(args.typ, args.name, args.inputs, self.region)
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> dict[str, Any]:
         if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
@@ -125,7 +86,7 @@ class PipelineMocks(pulumi.runtime.Mocks):
         if args.token == "aws:index/getRegion:getRegion":
             return {"region": self.region, "name": self.region, "id": self.region}
         raise NotImplementedError(
-            f"the offline renderer has no mock for the data source {args.token}; add one to "
+            f"the offline renderer answers no data source {args.token}; add it to "
             "shared/harness.py PipelineMocks.call"
         )
 
@@ -146,54 +107,74 @@ class RenderedResource:
         return self.inputs[key]
 
 
-def _plain(value: Any) -> Any:
-    """Inputs as JSON-able data; assets become their size and digest, not their text."""
+# Pulumi's wire protocol marks a secret value as {SIGNATURE_KEY: SECRET_SIGNATURE, "value": v}
+# (the special values of its property serialisation, documented with the resource monitor's
+# protocol); the provider marks some inputs secret itself (an SSM parameter's value).
+SIGNATURE_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIGNATURE = "1b47061264138c4ac30d75fd1eb44270"
+
+
+def plain(value: Any) -> Any:
+    """Inputs as JSON-able data; assets become their size and digest, not their text; a
+    secret becomes its value (offline renders hold no real secrets: stack files with
+    secrets are refused)."""
+    if isinstance(value, Mapping) and value.get(SIGNATURE_KEY) == SECRET_SIGNATURE:
+        return plain(value.get("value"))
     if isinstance(value, pulumi.StringAsset):
-        text = value.text
-        return {
-            "stringAsset": {
-                "bytes": len(text.encode()),
-                "sha256": hashlib.sha256(text.encode()).hexdigest(),
-            }
-        }
+        text = value.text.encode()
+        return {"stringAsset": {"bytes": len(text), "sha256": hashlib.sha256(text).hexdigest()}}
     if isinstance(value, pulumi.AssetArchive):
         return {
-            "assetArchive": {name: _plain(asset) for name, asset in sorted(value.assets.items())}
+            "assetArchive": {name: plain(asset) for name, asset in sorted(value.assets.items())}
         }
     if isinstance(value, pulumi.Asset | pulumi.Archive):
         return {type(value).__name__: repr(value)}
     if isinstance(value, float) and value.is_integer():
         return int(value)  # the wire protocol carries every number as a double
     if isinstance(value, Mapping):
-        return {str(key): _plain(item) for key, item in value.items()}
+        return {str(key): plain(item) for key, item in value.items()}
     if isinstance(value, list | tuple):
-        return [_plain(item) for item in value]
+        return [plain(item) for item in value]
     return value
 
 
-class RecordingMonitor(pulumi_mocks.MockMonitor):
-    """The mock monitor, also keeping what the engine would see: parent, dependencies, protect."""
+class RecordingMonitor(MockMonitor):
+    """Pulumi's mock monitor, also keeping what the engine would see of each registration:
+    its inputs, parent, dependencies and ``protect`` option."""
 
-    def __init__(self, mocks: pulumi.runtime.Mocks) -> None:
+    def __init__(self, mocks: PipelineMocks) -> None:
         super().__init__(mocks)
+        self.pipeline_mocks = mocks
         self.registrations: list[RenderedResource] = []
 
     def RegisterResource(self, request: Any) -> Any:
-        response = super().RegisterResource(request)
-        if request.type != "pulumi:pulumi:Stack":
-            self._record(
-                response.urn, request, request.object, bool(request.custom), bool(request.protect)
-            )
+        with self._slot() as slot:
+            response = super().RegisterResource(request)
+        if request.type != ROOT_STACK_TYPE:
+            self._record(response.urn, request, slot, bool(request.custom), bool(request.protect))
         return response
 
     def ReadResource(self, request: Any) -> Any:
         """StackReferences are reads: record which stack is read, not its outputs."""
-        response = super().ReadResource(request)
-        self._record(response.urn, request, request.properties, custom=True, protect=False)
+        with self._slot() as slot:
+            response = super().ReadResource(request)
+        self._record(response.urn, request, slot, custom=True, protect=False)
         return response
 
-    def _record(self, urn: str, request: Any, properties: Any, custom: bool, protect: bool) -> None:
-        inputs = rpc.deserialize_properties(properties)
+    @contextmanager
+    def _slot(self) -> Iterator[dict[str, Any]]:
+        slot: dict[str, Any] = {}
+        slots = self.pipeline_mocks.slots
+        slots.append(slot)
+        try:
+            yield slot
+        finally:
+            del slots[next(index for index, each in enumerate(slots) if each is slot)]
+
+    def _record(
+        self, urn: str, request: Any, slot: dict[str, Any], custom: bool, protect: bool
+    ) -> None:
+        inputs = slot["inputs"]
         if request.type == STACK_REFERENCE_TYPE:
             inputs = {"name": inputs["name"]}
         self.registrations.append(
@@ -202,7 +183,7 @@ class RecordingMonitor(pulumi_mocks.MockMonitor):
                 type=request.type,
                 name=request.name,
                 custom=custom,
-                inputs=_plain(inputs),
+                inputs=plain(inputs),
                 parent=request.parent or None,
                 dependencies=tuple(sorted(set(request.dependencies))),
                 protect=protect,
@@ -218,6 +199,8 @@ class RenderedStack:
     resources: list[RenderedResource]
     exports: dict[str, Any]
     config: dict[str, str] = field(default_factory=dict)
+    # (upstream layer, export key) of every upstream export the program read
+    reads: list[tuple[str, str]] = field(default_factory=list)
 
     def __iter__(self) -> Iterator[RenderedResource]:
         return iter(self.resources)
@@ -233,6 +216,12 @@ class RenderedStack:
             )
         return found[0]
 
+    def named(self, logical_name: str) -> RenderedResource:
+        for resource in self.resources:
+            if resource.name == logical_name:
+                return resource
+        raise LookupError(f"{self.layer}/{self.environment}: no resource named {logical_name!r}")
+
     def by_urn(self, urn: str) -> RenderedResource:
         for resource in self.resources:
             if resource.urn == urn:
@@ -240,7 +229,7 @@ class RenderedStack:
         raise LookupError(f"{self.layer}/{self.environment}: no resource with urn {urn}")
 
 
-# --------------------------------------------------------------------------- rendering
+# --------------------------------------------------------------------------- the program's modules
 def _provided_modules(directory: Path) -> set[str]:
     """The top-level module names a project folder provides (``__main__.py`` is the program)."""
     return {
@@ -258,21 +247,11 @@ def _loaded_names(provided: set[str]) -> list[str]:
     ]
 
 
-def _forget_layer_modules(directory: Path) -> None:
-    """Drop the modules a project folder provides, wherever they were first imported from.
-
-    Each render then runs that folder's code: a second environment re-runs the program, and
-    a test's edited copy of ``projects/`` (``projects_dir=``) is not shadowed by the module of
-    the same name imported earlier from the real folder.
-    """
-    for name in _loaded_names(_provided_modules(directory)):
-        del sys.modules[name]
-
-
-# Per project folder, the modules its program imported from that folder, with the file's
+# Per project folder, the modules its program imported from that folder, with each file's
 # (mtime, size) then. The next render of the same folder reinstalls them instead of importing
 # them again (compiling, rebuilding pydantic models): the program (``__main__.py``) still runs
-# every time, and an edited file is imported afresh.
+# every time, and an edited file is imported afresh. A folder's modules are forgotten before
+# another folder with modules of the same names (an edited copy of projects/) renders.
 _imported_from_folder: dict[Path, dict[str, tuple[ModuleType, tuple[int, int]]]] = {}
 
 
@@ -281,28 +260,33 @@ def _file_stamp(file: str) -> tuple[int, int]:
     return (status.st_mtime_ns, status.st_size)
 
 
-def _install_layer_modules(directory: Path) -> None:
-    _forget_layer_modules(directory)
+@contextmanager
+def _layer_modules(directory: Path) -> Iterator[None]:
+    provided = _provided_modules(directory)
+    for name in _loaded_names(provided):
+        del sys.modules[name]
     for name, (module, stamp) in _imported_from_folder.get(directory, {}).items():
         file = module.__file__ or ""
         if os.path.exists(file) and _file_stamp(file) == stamp:
             sys.modules[name] = module
+    try:
+        yield
+    finally:
+        folder = f"{directory}{os.sep}"
+        remembered = {}
+        for name in _loaded_names(provided):
+            file = getattr(sys.modules[name], "__file__", None) or ""
+            if file.startswith(folder):
+                remembered[name] = (sys.modules[name], _file_stamp(file))
+        _imported_from_folder[directory] = remembered
 
 
-def _remember_layer_modules(directory: Path) -> None:
-    folder = f"{directory}{os.sep}"
-    remembered = {}
-    for name in _loaded_names(_provided_modules(directory)):
-        module = sys.modules[name]
-        file = getattr(module, "__file__", None) or ""
-        if file.startswith(folder):
-            remembered[name] = (module, _file_stamp(file))
-    _imported_from_folder[directory] = remembered
-
-
+# --------------------------------------------------------------------------- rendering
 class _InlineExecutor(ThreadPoolExecutor):
-    """Runs each call at once, in the caller's thread. The SDK sends every monitor call to a
-    thread; the mock monitor answers synchronously, so the thread hop is pure latency."""
+    """Runs each call at once in the caller's thread. The SDK sends every monitor call to the
+    event loop's default executor; the mock monitor answers synchronously, so a thread per
+    call is pure latency. Installed with asyncio's public ``set_default_executor`` on the
+    event loop the harness owns."""
 
     def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
         future: Future[Any] = Future()
@@ -313,29 +297,60 @@ class _InlineExecutor(ThreadPoolExecutor):
         return future
 
 
-def _no_stack_trace() -> Any:
-    return source_pb2.StackTrace()
+_loop: asyncio.AbstractEventLoop | None = None
+
+
+def _quiet_about_failed_renders(loop: asyncio.AbstractEventLoop, context: dict[str, Any]) -> None:
+    """A render that fails raises its error; the Outputs that failed with it are dropped
+    unread, and asyncio would log each one ("exception was never retrieved"). Anything
+    else goes to asyncio's default handler."""
+    if "never retrieved" not in str(context.get("message", "")):
+        loop.default_exception_handler(context)
+
+
+def _render_loop() -> asyncio.AbstractEventLoop:
+    """The event loop renders run on: the harness's own, made current for this thread."""
+    global _loop
+    if _loop is None or _loop.is_closed():
+        _loop = asyncio.new_event_loop()
+        _loop.set_default_executor(_InlineExecutor(max_workers=1))  # never starts a thread
+        _loop.set_exception_handler(_quiet_about_failed_renders)
+    asyncio.set_event_loop(_loop)
+    return _loop
 
 
 @contextmanager
-def _offline_registrations() -> Iterator[None]:
-    """Skip what only a real engine uses, for the duration of one render: the source position
-    of every resource (a stack walk that reads source files, per registration) and the
-    thread per monitor call. What is registered, and how, is unchanged."""
-    # Both are private to the SDK: if a Pulumi release renames them, renders stay correct and
-    # only lose the speed-up.
-    loop = _ensure_event_loop()  # the loop _sync_await runs the program on
-    previous_executor = getattr(loop, "_default_executor", None)
-    previous_stack_trace = getattr(sdk_resource, "_get_stack_trace", None)
-    loop.set_default_executor(_InlineExecutor(max_workers=1))
-    if previous_stack_trace is not None:
-        sdk_resource._get_stack_trace = _no_stack_trace
+def _program_config(config: Mapping[str, str]) -> Iterator[None]:
+    """Hand the program its config as the Pulumi CLI does: in ``PULUMI_CONFIG``."""
+    saved = {name: os.environ.get(name) for name in ("PULUMI_CONFIG", "PULUMI_CONFIG_SECRET_KEYS")}
+    os.environ["PULUMI_CONFIG"] = json.dumps(dict(config))
+    os.environ["PULUMI_CONFIG_SECRET_KEYS"] = "[]"
     try:
         yield
     finally:
-        if previous_stack_trace is not None:
-            sdk_resource._get_stack_trace = previous_stack_trace
-        loop._default_executor = previous_executor  # type: ignore[attr-defined]
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+def _resolved_exports() -> dict[str, Any]:
+    """The stack's exports, each Output awaited."""
+    root = pulumi.runtime.get_root_resource()
+    outputs = dict(getattr(root, "outputs", None) or {})
+    resolved: dict[str, Any] = {}
+    pulumi.runtime.test(lambda: pulumi.Output.all(**outputs).apply(resolved.update))()
+    return {key: plain(resolved[key]) for key in sorted(resolved)}
+
+
+def contract_exports(upstream: Layer, environment: str) -> dict[str, Any]:
+    """What an upstream stack exports according to its ``layer.yaml``: each declared key with
+    its example value."""
+    return {
+        export_key(environment, export.key): export.example_for(environment)
+        for export in upstream.exports
+    }
 
 
 def render_stack(
@@ -344,37 +359,36 @@ def render_stack(
     *,
     upstream_exports: Mapping[str, Mapping[str, Any]] | None = None,
     config: Mapping[str, str] | None = None,
-    projects_dir: Path | None = None,
+    graph: LayerGraph | None = None,
 ) -> RenderedStack:
     """Run one layer's program for one environment under mocks and return what it declared.
 
     ``upstream_exports`` maps fully qualified stack names (``org/project/stack``) to their
-    outputs; ``config`` replaces the stack file (tests use it to feed bad settings).
+    outputs; an upstream stack not in it answers with its declared examples. ``config``
+    replaces the stack file (tests use it to feed bad settings).
     """
-    layer = get_layer(layer_name)
-    directory = (projects_dir / layer.name) if projects_dir else layer.directory
-    stack_config = (
-        dict(config) if config is not None else read_stack_config(layer, environment, projects_dir)
-    )
-    mocks = PipelineMocks(stack_config.get("aws:region", "us-east-1"), upstream_exports or {})
+    graph = graph or load_graph()
+    layer = graph.get(layer_name)
+    stack_config = dict(config) if config is not None else read_stack_config(layer, environment)
+    org = stack_config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
+    answers = {
+        upstream_stack_name(org, upstream, environment): contract_exports(upstream, environment)
+        for upstream in graph.upstreams(layer)
+    }
+    answers.update(upstream_exports or {})
+    mocks = PipelineMocks(stack_config.get("aws:region", "us-east-1"), answers)
     monitor = RecordingMonitor(mocks)
 
-    ROOT.set(None)
-    pulumi.runtime.set_all_config(stack_config, [])
-    pulumi.runtime.set_mocks(
-        mocks, project=layer.project, stack=environment, preview=False, monitor=monitor
-    )
-    SETTINGS.outputs.clear()
-    _install_layer_modules(directory)
-    with _offline_registrations():
-        _sync_await(run_pulumi_func(lambda: runpy.run_path(str(directory), run_name="__main__")))
-    _remember_layer_modules(directory)
-
-    root = get_root_resource()
-    exports = {
-        key: _plain(_sync_await(pulumi.Output.from_input(value).future()))
-        for key, value in sorted(getattr(root, "outputs", {}).items())
-    }
+    _render_loop()
+    EXPORTS_READ.clear()
+    with _program_config(stack_config), _layer_modules(layer.directory):
+        pulumi.runtime.reset_options(project=layer.project, stack=environment, preview=False)
+        pulumi.runtime.set_mocks(
+            mocks, project=layer.project, stack=environment, preview=False, monitor=monitor
+        )
+        program = str(layer.directory)
+        pulumi.runtime.test(lambda: runpy.run_path(program, run_name="__main__") and None)()
+        exports = _resolved_exports()
     return RenderedStack(
         layer=layer.name,
         environment=environment,
@@ -382,11 +396,36 @@ def render_stack(
         resources=monitor.registrations,
         exports=exports,
         config=stack_config,
+        reads=sorted(
+            {(upstream, key) for reader, upstream, key in EXPORTS_READ if reader == layer.name}
+        ),
     )
 
 
-def stack_name(org: str, layer: Layer, environment: str) -> str:
-    return f"{org}/{layer.project}/{environment}"
+def contract_violations(layer: Layer, stack: RenderedStack) -> list[str]:
+    """Where a rendered stack's exports and its layer's declared exports disagree."""
+    environment = stack.environment
+    declared = {export_key(environment, export.key): export for export in layer.exports}
+    problems = []
+    for key in sorted(set(declared) - set(stack.exports)):
+        problems.append(
+            f"{layer.shown(layer.manifest)} declares export {declared[key].key!r}, which the "
+            f"{environment} program does not export"
+        )
+    for key in sorted(set(stack.exports) - set(declared)):
+        problems.append(
+            f"the {environment} program exports {key!r}, which {layer.shown(layer.manifest)} "
+            "does not declare"
+        )
+    for key in sorted(set(declared) & set(stack.exports)):
+        example, value = declared[key].example_for(environment), stack.exports[key]
+        if type(example) is not type(value) and value is not None:
+            problems.append(
+                f"export {declared[key].key!r} is a {type(value).__name__} ({value!r}), but "
+                f"{layer.shown(layer.manifest)} gives a {type(example).__name__} example "
+                f"({example!r})"
+            )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -405,35 +444,43 @@ class LayerFailure:
         kind = "" if isinstance(self.error, PipelineError) else f"{type(self.error).__name__}: "
         return f"does not render: {kind}{self.error}"
 
+    def __str__(self) -> str:
+        return f"{self.layer}/{self.environment} {self.message}"
+
 
 def render_environment(
     environment: str,
     *,
-    projects_dir: Path | None = None,
+    graph: LayerGraph | None = None,
     failures: list[LayerFailure] | None = None,
 ) -> dict[str, RenderedStack]:
-    """Every layer of one environment, in deploy order, each fed its upstream layers' exports.
+    """Every layer of one environment, in deploy order, each fed its upstream layers' real
+    exports, each held to its declared exports.
 
     A layer that fails raises, unless ``failures`` is given: then the failure is appended to
     it, only the layers that read its exports are skipped (and appended too), and the result
-    holds the layers that rendered.
+    holds the layers that rendered. A layer without a stack file for ``environment`` fails
+    with the file's name.
     """
+    graph = graph or load_graph()
     rendered: dict[str, RenderedStack] = {}
     exports_by_stack: dict[str, dict[str, Any]] = {}
     failed: set[str] = set()
-    for layer in deploy_order():
+    for layer in graph.deploy_order():
         blocked = tuple(upstream for upstream in layer.depends_on if upstream in failed)
         if blocked and failures is not None:
             failed.add(layer.name)
             failures.append(LayerFailure(layer.name, environment, None, blocked))
             continue
         try:
+            if not stack_file(layer, environment).is_file():
+                raise SettingsError(f"no stack file {layer.shown(stack_file(layer, environment))}")
             stack = render_stack(
-                layer.name,
-                environment,
-                upstream_exports=exports_by_stack,
-                projects_dir=projects_dir,
+                layer.name, environment, upstream_exports=exports_by_stack, graph=graph
             )
+            problems = contract_violations(layer, stack)
+            if problems:
+                raise LayerContractError("; ".join(problems))
         except Exception as error:  # recorded when asked to; the other layers still render
             if failures is None:
                 raise
@@ -441,6 +488,6 @@ def render_environment(
             failures.append(LayerFailure(layer.name, environment, error))
             continue
         org = stack.config.get("pipeline:org", SELF_MANAGED_BACKEND_ORG)
-        exports_by_stack[stack_name(org, layer, environment)] = stack.exports
+        exports_by_stack[upstream_stack_name(org, layer, environment)] = stack.exports
         rendered[layer.name] = stack
     return rendered

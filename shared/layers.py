@@ -1,74 +1,332 @@
-"""The one declaration of the pipeline's layers and their dependencies.
+"""The layers: one folder each under ``projects/``, described by the folder's ``layer.yaml``.
 
-Everything that needs the layer order (the Invoke tasks, the tests, the CI workflow check,
-the offline renderer) reads it from here. Deploy order is a topological sort of
-``depends_on``; destroy order is its reverse.
+A layer is a folder with a ``Pulumi.yaml`` (the Pulumi project) and a ``layer.yaml`` (its
+manifest): what it declares, which layers it reads (``depends_on``), the team that owns it,
+the exports it publishes (its contract with the layers downstream), the inputs allowed to
+differ between environments (knobs) and the settings that make an environment
+production-grade. Adding a layer is adding a folder (``invoke new-layer``); nothing here
+names one.
+
+The graph is read from the manifests; deploy order is a topological sort of ``depends_on``
+(ties in name order), destroy order its reverse.
+
+Import-light: the standard library and PyYAML (which invoke already imports), so that
+``tasks.py`` and ``invoke --list`` stay fast.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import fnmatch
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
+from typing import Any
 
 from shared.errors import LayerError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 PROJECTS_DIR = REPO_ROOT / "projects"
-PROJECT_PREFIX = "rawdata"
+MANIFEST = "layer.yaml"
+PROJECT_FILE = "Pulumi.yaml"
+STACK_RESOURCE = "<stack>"  # the resource column of stack-level facts (exports) in knobs
+LAYER_NAME_RULE = "2-20 lowercase letters and digits, starting with a letter"
+_LAYER_NAME_CHARACTERS = set("abcdefghijklmnopqrstuvwxyz0123456789")
+
+
+def load_yaml(path: Path) -> Any:
+    """A YAML file's document; a syntax error names the file and the line."""
+    import yaml  # imported by invoke already; local so that importing this module is free
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+    except yaml.MarkedYAMLError as error:
+        mark = error.problem_mark
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
+        raise LayerError(f"{path}: not valid YAML at {where}: {error.problem}") from None
+    except yaml.YAMLError as error:
+        raise LayerError(f"{path}: not valid YAML: {error}") from None
+    except OSError as error:
+        raise LayerError(f"{path}: cannot be read: {error.strerror}") from None
+
+
+@dataclass(frozen=True)
+class Export:
+    """One stack output a layer publishes: ``{env}_<key>`` in every environment."""
+
+    key: str
+    description: str
+    example: str | bool | int
+
+    def example_for(self, environment: str) -> str | bool | int:
+        if isinstance(self.example, str):
+            return self.example.replace("{env}", environment)
+        return self.example
+
+
+EXISTS = "(exists)"  # the knob input that lets a resource exist in some environments only
+
+
+@dataclass(frozen=True)
+class Knob:
+    """An input of one resource that may differ between environments, and why.
+
+    ``input`` is a wire (camelCase) input path: ``.`` into objects, ``[Sid]`` into IAM policy
+    statements, ``[index]`` into other lists; a knob also allows everything beneath its path.
+    ``(protect)`` is the resource's ``protect`` option; ``(exists)`` lets the resource exist
+    in some environments only (e.g. one subscription per address a stack file lists);
+    resource ``<stack>`` with input ``exports.{env}_<key>`` is a stack export. ``resource``
+    may be a glob (``*-alarm``) naming several resources at once.
+    """
+
+    layer: str
+    resource: str
+    input: str
+    why: str
+
+    @property
+    def is_pattern(self) -> bool:
+        return any(character in self.resource for character in "*?[")
+
+    def names(self, resource: str) -> bool:
+        if self.is_pattern:
+            return fnmatch.fnmatchcase(resource, self.resource)
+        return resource == self.resource
+
+    def covers(self, layer: str, resource: str, path: str) -> bool:
+        """Whether a difference at ``path`` of ``resource`` is this knob (or beneath it)."""
+        if layer != self.layer or not self.names(resource):
+            return False
+        return path == self.input or path.startswith((f"{self.input}.", f"{self.input}["))
 
 
 @dataclass(frozen=True)
 class Layer:
     name: str
+    directory: Path
+    project: str
     summary: str
+    owners: tuple[str, ...]
     depends_on: tuple[str, ...] = ()
+    exports: tuple[Export, ...] = ()
+    knobs: tuple[Knob, ...] = ()
+    # Settings of this layer's own namespace that, unless explicitly false, make an
+    # environment production-grade (destroying it then needs --confirm-prod); the value is
+    # the setting's default.
+    production_grade_settings: Mapping[str, bool] = field(default_factory=dict)
+    project_config: Mapping[str, Any] = field(default_factory=dict)
 
     @property
-    def directory(self) -> Path:
-        return PROJECTS_DIR / self.name
+    def manifest(self) -> Path:
+        return self.directory / MANIFEST
+
+    def export(self, key: str) -> Export | None:
+        return next((export for export in self.exports if export.key == key), None)
+
+    def export_keys(self) -> list[str]:
+        return [export.key for export in self.exports]
+
+    def shown(self, path: Path) -> str:
+        """``path`` as people see it in the repository: projects/<layer>/<file>."""
+        return f"projects/{self.name}/{path.relative_to(self.directory)}"
+
+
+# -- reading one manifest ----------------------------------------------------------------
+
+
+class _Manifest:
+    """Reads ``layer.yaml`` with errors that name the file, the key, the value and the rule."""
+
+    KEYS = ("summary", "owners", "depends_on", "exports", "knobs", "production_grade_settings")
+
+    def __init__(self, path: Path, document: Any) -> None:
+        self.path = path
+        if not isinstance(document, dict):
+            self.fail("", document, "a mapping with the keys " + ", ".join(self.KEYS))
+        unknown = sorted(set(document) - set(self.KEYS))
+        if unknown:
+            self.fail(unknown[0], document[unknown[0]], "one of the keys " + ", ".join(self.KEYS))
+        self.document: dict[str, Any] = document
+
+    def fail(self, key: str, value: Any, allowed: str) -> None:
+        where = f"{self.path}: {key}" if key else str(self.path)
+        raise LayerError(f"{where} = {value!r} is not allowed; expected {allowed}")
+
+    def text(self, key: str, value: Any = None, *, required: bool = True) -> str:
+        value = self.document.get(key) if value is None else value
+        if value is None and not required:
+            return ""
+        if not isinstance(value, str) or not value.strip():
+            self.fail(key, value, "a non-empty text")
+        return value.strip()
+
+    def names(self, key: str) -> tuple[str, ...]:
+        value = self.document.get(key) or []
+        if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
+            self.fail(key, value, "a list of names, e.g. [storage]")
+        return tuple(value)
+
+    def owners(self) -> tuple[str, ...]:
+        owners = self.names("owners")
+        if not owners or not all(owner.startswith("@") and " " not in owner for owner in owners):
+            self.fail("owners", list(owners), 'a list of GitHub teams or users, e.g. ["@org/team"]')
+        return owners
+
+    def exports(self) -> tuple[Export, ...]:
+        value = self.document.get("exports") or {}
+        if not isinstance(value, dict):
+            self.fail("exports", value, "a mapping of export keys to {description, example}")
+        exports = []
+        for key, entry in value.items():
+            where = f"exports.{key}"
+            if not isinstance(key, str) or not key.isidentifier() or key != key.lower():
+                self.fail(where, key, "a lowercase key of letters, digits and _")
+            if not isinstance(entry, dict) or set(entry) != {"description", "example"}:
+                self.fail(where, entry, "a mapping with exactly description and example")
+            example = entry["example"]
+            if not isinstance(example, str | bool | int):
+                self.fail(f"{where}.example", example, "a text, number or true/false")
+            description = self.text(f"{where}.description", entry["description"])
+            exports.append(Export(key, description, example))
+        return tuple(exports)
+
+    def knobs(self, layer: str) -> tuple[Knob, ...]:
+        value = self.document.get("knobs") or []
+        if not isinstance(value, list):
+            self.fail("knobs", value, "a list of {resource, input, why}")
+        knobs = []
+        for index, entry in enumerate(value):
+            if not isinstance(entry, dict) or set(entry) != {"resource", "input", "why"}:
+                self.fail(f"knobs[{index}]", entry, "a mapping with exactly resource, input, why")
+            knobs.append(
+                Knob(
+                    layer,
+                    self.text(f"knobs[{index}].resource", entry["resource"]),
+                    self.text(f"knobs[{index}].input", entry["input"]),
+                    self.text(f"knobs[{index}].why", entry["why"]),
+                )
+            )
+        return tuple(knobs)
+
+    def production_grade_settings(self) -> dict[str, bool]:
+        value = self.document.get("production_grade_settings") or {}
+        if not isinstance(value, dict) or not all(
+            isinstance(key, str) and isinstance(default, bool) for key, default in value.items()
+        ):
+            self.fail(
+                "production_grade_settings",
+                value,
+                "a mapping of this layer's setting names to their default (true or false)",
+            )
+        return dict(value)
+
+
+def validate_layer_name(name: str) -> str:
+    if not (2 <= len(name) <= 20 and name[0].isalpha() and set(name) <= _LAYER_NAME_CHARACTERS):
+        raise LayerError(f"layer name {name!r} is not allowed: use {LAYER_NAME_RULE}")
+    return name
+
+
+def read_layer(directory: Path) -> Layer:
+    """The layer in ``directory``, from its ``layer.yaml`` and ``Pulumi.yaml``."""
+    name = directory.name
+    manifest = _Manifest(directory / MANIFEST, load_yaml(directory / MANIFEST))
+    project_file = directory / PROJECT_FILE
+    if not project_file.is_file():
+        raise LayerError(f"layer {name!r} has no {PROJECT_FILE}: {project_file}")
+    project = load_yaml(project_file)
+    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
+        raise LayerError(f"{project_file}: name = {project!r} is not allowed; expected a text")
+    project_config = project.get("config") or {}
+    if not isinstance(project_config, dict):
+        raise LayerError(f"{project_file}: config must be a mapping, got {project_config!r}")
+    return Layer(
+        name=name,
+        directory=directory,
+        project=project["name"],
+        summary=manifest.text("summary"),
+        owners=manifest.owners(),
+        depends_on=manifest.names("depends_on"),
+        exports=manifest.exports(),
+        knobs=manifest.knobs(name),
+        production_grade_settings=manifest.production_grade_settings(),
+        project_config=project_config,
+    )
+
+
+# -- the graph -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LayerGraph:
+    """Every layer of a projects folder, in deploy order."""
+
+    projects_dir: Path
+    layers: tuple[Layer, ...]
+
+    def __iter__(self) -> Iterator[Layer]:
+        return iter(self.layers)
+
+    def __len__(self) -> int:
+        return len(self.layers)
 
     @property
-    def project(self) -> str:
-        """The Pulumi project name, as in ``Pulumi.yaml`` and ``{org}/{project}/{stack}``."""
-        return f"{PROJECT_PREFIX}-{self.name}"
+    def names(self) -> list[str]:
+        return [layer.name for layer in self.layers]
+
+    def get(self, name: str) -> Layer:
+        for layer in self.layers:
+            if layer.name == name:
+                return layer
+        known = ", ".join(self.names) or "none"
+        raise LayerError(f"unknown layer {name!r}; known layers: {known}")
+
+    def by_project(self, project: str) -> Layer | None:
+        return next((layer for layer in self.layers if layer.project == project), None)
+
+    def deploy_order(self) -> list[Layer]:
+        return list(self.layers)
+
+    def destroy_order(self) -> list[Layer]:
+        return list(reversed(self.layers))
+
+    def select(self, name: str | None, order: list[Layer]) -> list[Layer]:
+        """All of ``order``, or just the named layer (validated)."""
+        if name is None:
+            return order
+        wanted = self.get(name)
+        return [layer for layer in order if layer.name == wanted.name]
+
+    def upstreams(self, layer: Layer) -> list[Layer]:
+        """Every layer ``layer`` reads, directly or not, in deploy order."""
+        wanted: set[str] = set()
+        pending = list(layer.depends_on)
+        while pending:
+            name = pending.pop()
+            if name not in wanted:
+                wanted.add(name)
+                pending.extend(self.get(name).depends_on)
+        return [each for each in self.layers if each.name in wanted]
+
+    def downstreams(self, layer: Layer) -> list[Layer]:
+        """Every layer that reads ``layer``, directly or not, in destroy order."""
+        return [each for each in self.destroy_order() if layer in self.upstreams(each)]
+
+    def knobs(self) -> tuple[Knob, ...]:
+        return tuple(knob for layer in self.layers for knob in layer.knobs)
 
 
-LAYERS: tuple[Layer, ...] = (
-    Layer("storage", "raw-data bucket, metadata table, dead-letter queue"),
-    Layer("iam", "the validator's role and least-privilege policy", depends_on=("storage",)),
-    Layer(
-        "compute",
-        "log group, validator Lambda, S3 notification, failure alarm",
-        depends_on=("storage", "iam"),
-    ),
-)
-
-
-def layer_names(layers: tuple[Layer, ...] = LAYERS) -> list[str]:
-    return [layer.name for layer in layers]
-
-
-def get_layer(name: str, layers: tuple[Layer, ...] = LAYERS) -> Layer:
-    for layer in layers:
-        if layer.name == name:
-            return layer
-    known = ", ".join(layer_names(layers))
-    raise LayerError(f"unknown layer {name!r}; known layers: {known}")
-
-
-def deploy_order(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
-    """Layers in an order where every layer comes after the layers it depends on.
-
-    Ties keep declaration order, so the result is stable.
-    """
+def ordered(layers: list[Layer]) -> tuple[Layer, ...]:
+    """``layers`` in an order where each comes after the layers it depends on (ties by name)."""
     by_name = {layer.name: layer for layer in layers}
     for layer in layers:
         for upstream in layer.depends_on:
             if upstream not in by_name:
                 raise LayerError(
-                    f"layer {layer.name!r} depends on unknown layer {upstream!r}; "
-                    f"known layers: {', '.join(by_name)}"
+                    f"layer {layer.name!r} depends on unknown layer {upstream!r} "
+                    f"({layer.shown(layer.manifest)}); known layers: {', '.join(sorted(by_name))}"
                 )
     sorter = TopologicalSorter({layer.name: layer.depends_on for layer in layers})
     try:
@@ -76,23 +334,54 @@ def deploy_order(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
     except CycleError as error:
         cycle = " -> ".join(error.args[1])
         raise LayerError(f"layer dependencies form a cycle: {cycle}") from None
-    position = {layer.name: index for index, layer in enumerate(layers)}
-    ordered: list[Layer] = []
+    result: list[Layer] = []
     while sorter.is_active():
-        ready = sorted(sorter.get_ready(), key=position.__getitem__)
-        for name in ready:
-            ordered.append(by_name[name])
+        for name in sorted(sorter.get_ready()):
+            result.append(by_name[name])
             sorter.done(name)
-    return ordered
+    return tuple(result)
 
 
-def destroy_order(layers: tuple[Layer, ...] = LAYERS) -> list[Layer]:
-    return list(reversed(deploy_order(layers)))
+def layer_directories(projects_dir: Path) -> list[Path]:
+    """Folders of ``projects_dir`` that are layers; a Pulumi project without a manifest is an
+    error, not silently skipped."""
+    if not projects_dir.is_dir():
+        raise LayerError(f"no projects folder at {projects_dir}")
+    found = []
+    for directory in sorted(path for path in projects_dir.iterdir() if path.is_dir()):
+        if (directory / MANIFEST).is_file():
+            found.append(directory)
+        elif (directory / PROJECT_FILE).is_file():
+            raise LayerError(
+                f"{directory} has a {PROJECT_FILE} but no {MANIFEST}: every layer declares "
+                "its owners, dependencies and exports there (see `invoke new-layer`)"
+            )
+    return found
 
 
-def select(layer_name: str | None, order: list[Layer]) -> list[Layer]:
-    """All of ``order``, or just the named layer (validated)."""
-    if layer_name is None:
-        return order
-    wanted = get_layer(layer_name)
-    return [layer for layer in order if layer.name == wanted.name]
+_graphs: dict[Path, tuple[tuple[tuple[str, int, int], ...], LayerGraph]] = {}
+
+
+def _signature(directories: list[Path]) -> tuple[tuple[str, int, int], ...]:
+    stamps = []
+    for directory in directories:
+        for path in (directory / MANIFEST, directory / PROJECT_FILE):
+            status = os.stat(path)
+            stamps.append((str(path), status.st_mtime_ns, status.st_size))
+    return tuple(stamps)
+
+
+def load_graph(projects_dir: Path | None = None) -> LayerGraph:
+    """The layers of ``projects_dir`` (default: this repository's), read again only when a
+    manifest or project file changed."""
+    directory = (projects_dir or PROJECTS_DIR).resolve()
+    directories = layer_directories(directory)
+    signature = _signature(directories)
+    cached = _graphs.get(directory)
+    if cached is not None and cached[0] == signature:
+        return cached[1]
+    for path in directories:
+        validate_layer_name(path.name)
+    graph = LayerGraph(directory, ordered([read_layer(path) for path in directories]))
+    _graphs[directory] = (signature, graph)
+    return graph

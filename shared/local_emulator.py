@@ -3,11 +3,19 @@
 Everything local mode writes lives under one git-ignored folder (``.local/`` at the repository
 root, or ``$RAWDATA_LOCAL_DIR``)::
 
-    .local/emulator.json          pid and port of the running emulator
-    .local/emulator.log           the emulator's own log
+    .local/emulator.json          the running emulator: pid, port, marker token, this folder
+    .local/emulator.lock          held while the emulator is started, stopped or inspected
+    .local/emulator.log           the emulator's log since it was last started
+    .local/emulator.log.1         the log of the start before that
     .local/state/                 the Pulumi file backend (file://.../.local/state)
     .local/projects/<layer>/      a stand-in project per layer: Pulumi.yaml (name only) and a
                                   generated Pulumi.<env>.yaml = committed config + emulator settings
+
+One emulator per folder: starting, stopping and inspecting it take ``emulator.lock``, so
+concurrent local tasks share the running emulator or wait for the one starting. A pid is only
+ever signalled once it is verified to be this folder's emulator (``shared.local.process``);
+a pid file that does not pass is stale: reported, removed, nothing signalled. See
+``docs/local-mode.md``.
 
 The committed ``projects/<layer>/Pulumi.<env>.yaml`` files are only ever read. Pulumi writes a
 stack's encryption salt into the stack file when it creates the stack, so local stacks are
@@ -21,57 +29,93 @@ import time (PyYAML is imported when a stack file is generated).
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
-import socket
+import secrets
+import shutil
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from shared.environments import SECRETS_PROVIDER_KEYS, stack_file
-from shared.errors import EXIT_FAILURE, PipelineError
 from shared.layers import REPO_ROOT, Layer
+from shared.local import EmulatorError, EmulatorFailed
+from shared.local.lock import FolderBusy, folder_lock
+from shared.local.ports import ANY_PORT, HOST, free_port, parse_port, port_problem
+from shared.local.process import (
+    EmulatorRecord,
+    PinnedProcess,
+    UnverifiableProcess,
+    emulator_command,
+    listens_on,
+    terminate,
+    why_not_ours,
+)
 
-HOST = "127.0.0.1"  # loopback only, never a public interface
+__all__ = [
+    "EMULATED_SERVICES",
+    "HOST",
+    "LOCAL_DIR_VARIABLE",
+    "NOT_ANSWERING",
+    "NOT_RUNNING",
+    "RUNNING",
+    "STALE",
+    "EmulatorError",
+    "EmulatorFailed",
+    "EmulatorInfo",
+    "EmulatorStatus",
+    "FolderBusy",
+    "LocalEmulator",
+    "StopReport",
+    "answers",
+    "emulator_provider_config",
+    "free_port",
+    "parse_port",
+]
+
 LOCAL_DIR_VARIABLE = "RAWDATA_LOCAL_DIR"
 DEFAULT_LOCAL_DIR = REPO_ROOT / ".local"
 FAKE_ACCESS_KEY = "testing"
 FAKE_SECRET_KEY = "testing"
 # Encrypts secrets in the throw-away local state only; not a secret itself.
 LOCAL_PASSPHRASE = "local-emulator-passphrase"
-# Every AWS API the three layers call, pointed at the emulator.
+# Every AWS API the layers call, pointed at the emulator (a test reads them from the snapshots).
 EMULATED_SERVICES: tuple[str, ...] = (
     "cloudwatch",
     "dynamodb",
     "iam",
+    "kms",
     "lambda",
     "logs",
     "s3",
+    "sns",
     "sqs",
+    "ssm",  # the example resource of a layer made by `invoke new-layer`
     "sts",
 )
 _STARTUP_TIMEOUT_SECONDS = 30.0
 _STOP_TIMEOUT_SECONDS = 10.0
+# Longer than a start (and a stop) takes, so a task waiting for another one's start sees it.
+_LOCK_TIMEOUT_SECONDS = 60.0
+# An automatically chosen port can be taken between choosing and binding it: choose again.
+_AUTO_PORT_ATTEMPTS = 3
+_PID_FILE_MAX_BYTES = 64 * 1024
+_ADDRESS_IN_USE = ("Address already in use", "is in use by another program")
 
 # Emulators started by this Python process, so stop() can reap them (no zombies in tests).
 _children: dict[int, subprocess.Popen[bytes]] = {}
 
-
-class EmulatorError(PipelineError):
-    """The local emulator cannot be used as asked (already running, a secret in a stack file)."""
-
-
-class EmulatorFailed(EmulatorError):
-    """The local emulator was started but never answered: a failure, not bad input."""
-
-    exit_code = EXIT_FAILURE
+RUNNING = "running"
+NOT_RUNNING = "not running"
+NOT_ANSWERING = "not answering"
+STALE = "stale"
 
 
 @dataclass(frozen=True)
@@ -82,6 +126,24 @@ class EmulatorInfo:
     @property
     def endpoint(self) -> str:
         return f"http://{HOST}:{self.port}"
+
+
+@dataclass(frozen=True)
+class EmulatorStatus:
+    """What the pid file and the process say: ``state`` is one of RUNNING, NOT_RUNNING,
+    NOT_ANSWERING (our emulator, alive, but silent) or STALE (``detail`` says why)."""
+
+    state: str
+    info: EmulatorInfo | None = None
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class StopReport:
+    """What ``stop`` did: the emulator it stopped, and the notice for a stale pid file."""
+
+    stopped: EmulatorInfo | None = None
+    stale: str | None = None
 
 
 def emulator_provider_config(endpoint: str) -> dict[str, Any]:
@@ -97,12 +159,6 @@ def emulator_provider_config(endpoint: str) -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind((HOST, 0))
-        return int(probe.getsockname()[1])
-
-
 def answers(endpoint: str, timeout: float = 1.0) -> bool:
     """True when a moto server answers at ``endpoint`` (proxies bypassed: it is loopback)."""
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
@@ -113,37 +169,19 @@ def answers(endpoint: str, timeout: float = 1.0) -> bool:
         return False
 
 
-def _process_alive(pid: int) -> bool:
-    child = _children.get(pid)
-    if child is not None:
-        return child.poll() is None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    status = Path(f"/proc/{pid}/stat")
-    if status.is_file():
-        with contextlib.suppress(OSError, IndexError):
-            if status.read_text().rsplit(")", 1)[1].split()[0] == "Z":
-                return False
-    return True
+class _PortTaken(Exception):
+    """The emulator's own log says its port was taken (after our probe found it free)."""
 
 
-def _looks_like_moto(pid: int) -> bool:
-    """Guard against a recycled pid: only ever signal a process that is a moto server."""
-    cmdline = Path(f"/proc/{pid}/cmdline")
-    if not cmdline.is_file():  # no /proc (macOS): trust the pid file we wrote
-        return True
-    with contextlib.suppress(OSError):
-        return b"moto" in cmdline.read_bytes()
-    return False
+def _print_notice(message: str) -> None:
+    print(f"local mode: {message}", file=sys.stderr, flush=True)
 
 
 @dataclass(frozen=True)
 class LocalEmulator:
     root: Path
+    # How long to wait for another local task that is starting or stopping the emulator.
+    lock_timeout: float = field(default=_LOCK_TIMEOUT_SECONDS, compare=False)
 
     @classmethod
     def default(cls) -> LocalEmulator:
@@ -163,117 +201,299 @@ class LocalEmulator:
         return self.root / "emulator.json"
 
     @property
+    def lock_file(self) -> Path:
+        return self.root / "emulator.lock"
+
+    @property
     def log_file(self) -> Path:
         return self.root / "emulator.log"
+
+    @property
+    def previous_log_file(self) -> Path:
+        return self.root / "emulator.log.1"
 
     @property
     def backend_url(self) -> str:
         return f"file://{self.state_dir.resolve().as_posix()}"
 
-    # -- the emulator process -------------------------------------------------------------
+    # -- which emulator runs ----------------------------------------------------------------
 
-    def _read_info(self) -> EmulatorInfo | None:
-        try:
-            data = json.loads(self.info_file.read_text())
-            return EmulatorInfo(pid=int(data["pid"]), port=int(data["port"]))
-        except (OSError, ValueError, KeyError, TypeError):
-            return None
+    def status(self) -> EmulatorStatus:
+        """Running, not running, not answering or stale; waits for a start or stop underway."""
+        if not self.root.is_dir():
+            return EmulatorStatus(NOT_RUNNING)
+        with self._locked(shared=True):
+            return self._inspect()
 
     def running(self) -> EmulatorInfo | None:
-        """The emulator described by the pid file, if that process is alive and answering."""
-        info = self._read_info()
-        if info is None or not _process_alive(info.pid) or not answers(info.endpoint):
-            return None
-        return info
+        """The emulator described by the pid file, if it is verified ours and answering."""
+        found = self.status()
+        return found.info if found.state == RUNNING else None
+
+    def stale_notice(self, detail: str) -> str:
+        return f"stale pid file {self.info_file} ({detail}): removed"
 
     def has_leftovers(self) -> bool:
         return any(path.exists() for path in (self.info_file, self.state_dir, self.projects_dir))
 
-    def start(self, port: int = 0) -> EmulatorInfo:
+    def _read_record(self) -> tuple[EmulatorRecord | None, str]:
+        """The pid file's record; or None and why it is unusable ("" when there is none)."""
+        try:
+            with self.info_file.open("rb") as handle:
+                raw = handle.read(_PID_FILE_MAX_BYTES + 1)
+        except FileNotFoundError:
+            return None, ""
+        except OSError as error:
+            return None, f"it cannot be read: {error.strerror or error}"
+        if len(raw) > _PID_FILE_MAX_BYTES:
+            return None, f"it is larger than {_PID_FILE_MAX_BYTES} bytes"
+        try:
+            data = json.loads(raw)
+        except (ValueError, RecursionError):  # not UTF-8, not JSON, nested too deep
+            return None, "it is not valid JSON"
+        try:
+            return EmulatorRecord.from_json(data), ""
+        except ValueError as error:
+            return None, str(error)
+
+    def _verify(self, record: EmulatorRecord) -> str | None:
+        """None when ``record`` is this folder's live emulator, else why not; refuses (raises
+        ``EmulatorError``) when that cannot be established."""
+        try:
+            return why_not_ours(record, self.root)
+        except UnverifiableProcess as error:
+            raise EmulatorError(
+                f"cannot tell whether pid {record.pid} in {self.info_file} is the local "
+                f"emulator ({error}); nothing was signalled and the pid file is kept: stop that "
+                f"process yourself if it is moto's server, then delete {self.info_file}"
+            ) from None
+
+    def _inspect(self) -> EmulatorStatus:
+        record, problem = self._read_record()
+        if record is None:
+            return EmulatorStatus(STALE, detail=problem) if problem else EmulatorStatus(NOT_RUNNING)
+        why = self._verify(record)
+        if why is not None:
+            return EmulatorStatus(STALE, detail=why)
+        info = EmulatorInfo(pid=record.pid, port=record.port)
+        if answers(info.endpoint) and listens_on(record.pid, record.port) is not False:
+            return EmulatorStatus(RUNNING, info)
+        return EmulatorStatus(
+            NOT_ANSWERING,
+            info,
+            f"pid {info.pid} is this folder's emulator but does not answer on {info.endpoint}",
+        )
+
+    # -- starting and stopping --------------------------------------------------------------
+
+    @contextmanager
+    def _locked(self, *, shared: bool) -> Iterator[None]:
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            problem = "is not a folder" if self.root.exists() else "cannot be created"
+            raise EmulatorError(
+                f"local folder {self.root} {problem} ({error.strerror or error}); "
+                f"set {LOCAL_DIR_VARIABLE} to a folder you can write"
+            ) from None
+        with folder_lock(self.lock_file, shared=shared, timeout=self.lock_timeout):
+            yield
+
+    def start(
+        self, port: int = ANY_PORT, notice: Callable[[str], None] = _print_notice
+    ) -> EmulatorInfo:
         """Start the emulator on 127.0.0.1:``port`` (0: a free port) and wait until it answers.
 
-        Leftover state from an emulator that is no longer running (crash, reboot) describes
-        resources that no longer exist, so it is discarded first.
+        Refused when it already runs. Leftover state from an emulator that is no longer
+        running (crash, reboot) describes resources that no longer exist, so it is discarded
+        first; a stale pid file is reported through ``notice``.
         """
-        if self.running() is not None:
-            raise EmulatorError(
-                f"the local emulator is already running ({self.info_file}); "
-                "stop it first with `invoke local.stop`"
+        port = parse_port(port, "port")
+        with self._locked(shared=False):
+            current = self._inspect()
+            if current.state == RUNNING:
+                raise EmulatorError(
+                    f"the local emulator is already running ({self.info_file}); "
+                    "stop it first with `invoke local.stop`"
+                )
+            return self._start_locked(port, current, notice)
+
+    def ensure_running(
+        self, port: int = ANY_PORT, notice: Callable[[str], None] = _print_notice
+    ) -> tuple[EmulatorInfo, bool]:
+        """The running emulator, starting one when needed; the flag says whether it started.
+
+        Concurrent callers for one folder get one emulator: the first starts it, the others
+        wait for it (at most ``lock_timeout`` seconds) and share it.
+        """
+        port = parse_port(port, "port")
+        with self._locked(shared=False):
+            current = self._inspect()
+            if current.state == RUNNING and current.info is not None:
+                if port not in (ANY_PORT, current.info.port):
+                    raise EmulatorError(
+                        f"port {port} was asked for, but the local emulator already runs on "
+                        f"port {current.info.port} ({current.info.endpoint}); use that, or "
+                        "`invoke local.stop` first"
+                    )
+                return current.info, False
+            return self._start_locked(port, current, notice), True
+
+    def _start_locked(
+        self, port: int, current: EmulatorStatus, notice: Callable[[str], None]
+    ) -> EmulatorInfo:
+        if current.state == NOT_ANSWERING:
+            raise EmulatorFailed(
+                f"{current.detail}; `invoke local.stop` stops it (and discards the local "
+                "state), then start again"
             )
+        if current.state == STALE:
+            notice(self.stale_notice(current.detail))
         self.discard_state()
-        chosen = port or free_port()
-        self.root.mkdir(parents=True, exist_ok=True)
         self.state_dir.mkdir(parents=True, exist_ok=True)
-        command = [sys.executable, "-m", "moto.server", "-H", HOST, "-p", str(chosen)]
-        with self.log_file.open("ab") as log:
+        for _ in range(1 if port else _AUTO_PORT_ATTEMPTS):
+            chosen = port or free_port()
+            problem = port_problem(chosen)
+            if problem is None:
+                try:
+                    return self._spawn_and_wait(chosen)
+                except _PortTaken as taken:
+                    problem = (
+                        f"the emulator could not listen on {HOST}:{chosen}; last lines of "
+                        f"{self.log_file} (this start only):\n{taken}"
+                    )
+            if port:
+                raise EmulatorError(
+                    f"port {port} is not free: {problem}\nChoose another port, or leave the "
+                    "port out for any free one."
+                )
+        raise EmulatorFailed(
+            f"the local emulator found no free port on {HOST} in {_AUTO_PORT_ATTEMPTS} tries; "
+            f"last lines of {self.log_file}:\n{self._log_tail()}"
+        )
+
+    def _spawn_and_wait(self, port: int) -> EmulatorInfo:
+        """Start moto's server on ``port`` and wait until it answers there and holds the port
+        itself. Otherwise stop it, discard the pid file and raise: ``_PortTaken`` when its log
+        says the address is in use, else ``EmulatorFailed`` quoting this start's log."""
+        token = secrets.token_hex(16)
+        self._fresh_log()
+        with self.log_file.open("wb") as log:
             process = subprocess.Popen(
-                command,
+                emulator_command(port, token),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.root,
-                start_new_session=True,  # outlives the invoke process that started it
+                close_fds=True,  # never inherit the folder lock: it would outlive the start
+                start_new_session=True,  # outlives the invoke process (and its Ctrl-C)
             )
         _children[process.pid] = process
-        info = EmulatorInfo(pid=process.pid, port=chosen)
-        self.info_file.write_text(json.dumps({"pid": info.pid, "port": info.port}) + "\n")
-        deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if process.poll() is not None:
-                break
-            if answers(info.endpoint, timeout=0.5):
+        record = EmulatorRecord(process.pid, port, token, str(self.root.resolve()))
+        self._write_record(record)
+        info = EmulatorInfo(pid=process.pid, port=port)
+        try:
+            if self._answers_as_our_child(process, info):
                 return info
-            time.sleep(0.1)
-        self._terminate(info.pid)
-        self.discard_state()
+        except BaseException:  # Ctrl-C while waiting: no half-started emulator left behind
+            self._stop_child(process)
+            raise
+        exited = process.poll()
+        self._stop_child(process)
+        log_text = self._log_tail()
+        if exited is not None and any(marker in log_text for marker in _ADDRESS_IN_USE):
+            raise _PortTaken(log_text)
+        what = (
+            f"exited with code {exited} before answering"
+            if exited is not None
+            else f"did not answer within {_STARTUP_TIMEOUT_SECONDS:.0f}s"
+        )
         raise EmulatorFailed(
-            f"the local emulator did not answer on {info.endpoint} within "
-            f"{_STARTUP_TIMEOUT_SECONDS:.0f}s (is port {chosen} taken?); "
-            f"last lines of {self.log_file}:\n{self._log_tail()}"
+            f"the local emulator {what} on {info.endpoint}; last lines of {self.log_file} "
+            f"(this start only):\n{log_text}"
         )
 
-    def ensure_running(self, port: int = 0) -> tuple[EmulatorInfo, bool]:
-        """The running emulator, starting one when needed; the flag says whether it started."""
-        info = self.running()
-        if info is not None:
-            return info, False
-        return self.start(port), True
+    @staticmethod
+    def _answers_as_our_child(process: subprocess.Popen[bytes], info: EmulatorInfo) -> bool:
+        """Wait until ``info.endpoint`` answers and the answering server is ``process``."""
+        deadline = time.monotonic() + _STARTUP_TIMEOUT_SECONDS
+        while time.monotonic() < deadline and process.poll() is None:
+            # Answering alone could be another server that took the port first: the port
+            # counts only once our child holds it (where that can be read) and still lives.
+            if (
+                answers(info.endpoint, timeout=0.5)
+                and listens_on(process.pid, info.port) is not False
+                and process.poll() is None
+            ):
+                return True
+            time.sleep(0.1)
+        return False
 
-    def stop(self) -> bool:
-        """Stop the emulator and discard the local state; True when a process was stopped."""
-        info = self._read_info()
-        stopped = False
-        if info is not None and _process_alive(info.pid) and _looks_like_moto(info.pid):
-            self._terminate(info.pid)
-            stopped = True
+    def _stop_child(self, process: subprocess.Popen[bytes]) -> None:
+        """Stop a child that never became the emulator, and forget it."""
+        with PinnedProcess(process.pid, process) as child:
+            terminate(child, lambda: True, _STOP_TIMEOUT_SECONDS)
+        _children.pop(process.pid, None)
         self.discard_state()
-        return stopped
+
+    def stop(self) -> StopReport:
+        """Stop this folder's emulator and discard the local state.
+
+        Only a process verified to be this folder's emulator is signalled; a pid file that
+        does not pass is stale: removed, and reported in the result, nothing signalled.
+        """
+        if not self.root.is_dir():
+            return StopReport()
+        with self._locked(shared=False):
+            record, problem = self._read_record()
+            if record is None:
+                self.discard_state()
+                return StopReport(stale=self.stale_notice(problem) if problem else None)
+            stale = self._stop_verified(record)
+            self.discard_state()
+            if stale is not None:
+                return StopReport(stale=self.stale_notice(stale))
+            return StopReport(stopped=EmulatorInfo(pid=record.pid, port=record.port))
+
+    def _stop_verified(self, record: EmulatorRecord) -> str | None:
+        """Terminate ``record``'s process if it is verified ours; else why it is not."""
+        child = _children.pop(record.pid, None)
+        if child is not None and child.poll() is not None:
+            child = None  # reaped now: the pid is no longer ours to pin
+        try:
+            # Pinned before it is verified, so the verified process is the one signalled.
+            process = PinnedProcess(record.pid, child)
+        except ProcessLookupError:
+            return f"pid {record.pid} is not our emulator: no such process"
+        with process:
+            why = self._verify(record)
+            if why is not None:
+                return why
+            terminate(process, lambda: self._verify(record) is None, _STOP_TIMEOUT_SECONDS)
+        return None
 
     def discard_state(self) -> None:
-        import shutil
-
         for folder in (self.state_dir, self.projects_dir):
             shutil.rmtree(folder, ignore_errors=True)
-        self.info_file.unlink(missing_ok=True)
+        try:
+            self.info_file.unlink(missing_ok=True)
+        except IsADirectoryError:
+            shutil.rmtree(self.info_file, ignore_errors=True)
+        except OSError as error:
+            raise EmulatorError(
+                f"the pid file {self.info_file} cannot be removed ({error.strerror or error})"
+            ) from None
 
-    def _terminate(self, pid: int) -> None:
-        child = _children.pop(pid, None)
-        if child is not None:
-            child.terminate()
-            try:
-                child.wait(timeout=_STOP_TIMEOUT_SECONDS)
-            except subprocess.TimeoutExpired:
-                child.kill()
-                child.wait()
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-        deadline = time.monotonic() + _STOP_TIMEOUT_SECONDS
-        while time.monotonic() < deadline and _process_alive(pid):
-            time.sleep(0.1)
-        if _process_alive(pid):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+    def _write_record(self, record: EmulatorRecord) -> None:
+        """Atomically: a reader never sees half a pid file."""
+        partial = self.info_file.with_name(f"{self.info_file.name}.{os.getpid()}.tmp")
+        partial.write_text(json.dumps(record.as_json()) + "\n")
+        os.replace(partial, self.info_file)
+
+    def _fresh_log(self) -> None:
+        """Each start writes a new log; the one before is kept as ``emulator.log.1``."""
+        if self.log_file.exists():
+            os.replace(self.log_file, self.previous_log_file)
 
     def _log_tail(self, lines: int = 15) -> str:
         try:

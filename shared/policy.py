@@ -7,32 +7,21 @@ and ``invoke check`` both run them over stacks rendered by ``shared.harness``.
 
 from __future__ import annotations
 
-import importlib
-import inspect
 import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
+from shared.aws_resources import (
+    XRAY_WRITE_ACTIONS,
+    accepts_tags,
+    aws_format,
+    physical_name_input,
+)
 from shared.harness import RenderedResource, RenderedStack
 
-# AWS defines these X-Ray actions without resource-level permissions: "*" is the only
-# resource they accept, so they are the one place a wildcard resource may appear.
-XRAY_WRITE_ACTIONS = ("xray:PutTelemetryRecords", "xray:PutTraceSegments")
 REQUIRED_TAGS = ("Environment", "Project", "Layer", "ManagedBy")
-# Resource types whose name AWS derives from an input we set; value: that input.
-PHYSICAL_NAME_INPUT = {
-    "aws:s3/bucket:Bucket": "bucket",
-    "aws:dynamodb/table:Table": "name",
-    "aws:sqs/queue:Queue": "name",
-    "aws:iam/role:Role": "name",
-    "aws:iam/policy:Policy": "name",
-    "aws:lambda/function:Function": "name",
-    "aws:cloudwatch/metricAlarm:MetricAlarm": "name",
-    "aws:cloudwatch/logGroup:LogGroup": "name",
-}
 BUCKET = "aws:s3/bucket:Bucket"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
@@ -48,18 +37,6 @@ class Violation:
 
     def __str__(self) -> str:
         return f"{self.layer}/{self.environment} {self.resource} {self.input}: {self.message}"
-
-
-@cache
-def accepts_tags(type_token: str) -> bool:
-    """Whether the pulumi_aws resource class behind ``aws:module/x:Name`` takes ``tags``."""
-    package, module_path, class_name = type_token.split(":")
-    if package != "aws":
-        return False
-    module_name = module_path.split("/")[0]
-    module_name = {"lambda": "lambda_"}.get(module_name, module_name)
-    resource_class = getattr(importlib.import_module(f"pulumi_aws.{module_name}"), class_name)
-    return "tags" in inspect.signature(resource_class._internal_init).parameters
 
 
 def _statements(document: Any) -> list[dict[str, Any]]:
@@ -116,11 +93,22 @@ class _Checker:
             )
 
     def physical_name(self, resource: RenderedResource) -> None:
-        key = PHYSICAL_NAME_INPUT.get(resource.type)
+        """Every resource AWS knows by a name has one we chose, by the naming rule."""
+        key = physical_name_input(resource.type) if resource.custom else None
         if key is None:
             return
-        value = str(resource.inputs.get(key, ""))
-        name = value.removeprefix("/aws/lambda/") if resource.type == LOG_GROUP else value
+        if not resource.inputs.get(key):
+            self.fail(
+                resource,
+                key,
+                "not set: AWS would get an auto-generated name; set it by "
+                "{environment}-{service}-{resource}",
+            )
+            return
+        value = str(resource.inputs[key])
+        name = value
+        for prefix in aws_format(resource.type).name_prefixes:
+            name = name.removeprefix(prefix)
         if not re.fullmatch(rf"{re.escape(self.env)}-[a-z0-9]+-[a-z0-9-]+", name):
             self.fail(
                 resource, key, f"{value!r} does not follow {{environment}}-{{service}}-{{resource}}"

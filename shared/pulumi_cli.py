@@ -89,3 +89,13 @@ def unresolved_stack_references(output: str) -> list[str]:
 
 def mentions_protected_resources(output: str) -> bool:
     return bool(_PROTECTED.search(output))
+
+
+def first_error_line(output: str) -> str:
+    """The line of pulumi's output that says what went wrong (its first ``error:`` line), or
+    the first non-empty line."""
+    lines = [line.strip() for line in output.splitlines() if line.strip()]
+    for line in lines:
+        if line.lower().startswith("error:"):
+            return line
+    return lines[0] if lines else "(no output)"

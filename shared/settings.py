@@ -1,9 +1,9 @@
 """Typed, validated stack settings, read once from Pulumi config.
 
-Each layer declares a pydantic model of its knobs; ``read_settings`` reads every key of the
-layer's config namespace from the stack file, validates it, and turns any problem into one
-``SettingsError`` that names each bad key, its value and what is allowed. Unknown keys are
-errors too, so a typo in a stack file never silently falls back to a default.
+Each layer declares a pydantic model of its settings; ``read_settings`` reads every key of
+the layer's config namespace through ``pulumi.Config``, validates it, and turns any problem
+into one ``SettingsError`` that names each bad key, its value and what is allowed. Unknown
+keys are errors too, so a typo in a stack file never silently falls back to a default.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 from typing import Any, TypeVar
 
-from pulumi.runtime.config import CONFIG, get_config_env
+import pulumi
 from pydantic import BaseModel, ConfigDict, ValidationError
 from pydantic.alias_generators import to_camel
 from pydantic.fields import FieldInfo
@@ -32,14 +32,18 @@ class StackSettings(BaseModel):
 def config_namespace(namespace: str) -> dict[str, str]:
     """Every ``namespace:key`` value the program was given, keyed by ``key``.
 
-    The Pulumi CLI passes config through the ``PULUMI_CONFIG`` environment variable; the mock
-    harness sets it in-process. Both are read, the in-process values winning.
+    The Pulumi CLI hands a program its config in the ``PULUMI_CONFIG`` environment variable
+    (the offline harness does the same); the keys are listed from it, the values read through
+    ``pulumi.Config``.
     """
-    merged = {**get_config_env(), **CONFIG.get()}
     prefix = f"{namespace}:"
-    return {
-        key.removeprefix(prefix): value for key, value in merged.items() if key.startswith(prefix)
-    }
+    config = pulumi.Config(namespace)
+    keys = [
+        key.removeprefix(prefix)
+        for key in pulumi.runtime.get_config_env()
+        if key.startswith(prefix)
+    ]
+    return {key: value for key in keys if (value := config.get(key)) is not None}
 
 
 def _decode(model: type[BaseModel], raw: dict[str, str]) -> dict[str, Any]:

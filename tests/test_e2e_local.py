@@ -1,6 +1,7 @@
 """End to end, for real: `invoke deploy --env dev --local --yes` with the real Pulumi CLI
-deploys all three layers to the local emulator; boto3 finds the resources; `invoke outputs`
-and `invoke destroy` work the same way; the committed stack files are untouched.
+deploys every layer to the local emulator; boto3 finds the resources the stack outputs name;
+`invoke outputs` and `invoke destroy` work the same way; the committed stack files are
+untouched.
 
 Needs the `pulumi` executable on PATH (CI's local-deploy job installs it). Where it is
 missing the test is skipped and says why (shown by `pytest -ra`).
@@ -20,8 +21,7 @@ from typing import Any
 
 import pytest
 
-from shared import naming
-from shared.layers import PROJECTS_DIR, REPO_ROOT
+from shared.layers import PROJECTS_DIR, REPO_ROOT, load_graph
 from shared.local_emulator import LOCAL_DIR_VARIABLE, LocalEmulator
 from shared.pulumi_cli import INSTALL_URL
 
@@ -79,35 +79,31 @@ def aws(service: str, env: dict[str, str]) -> Any:
     )
 
 
-def named(prefix: tuple[str, str]) -> str:
-    return naming.resource_name(ENVIRONMENT, prefix)
-
-
 def test_local_deploy_outputs_and_destroy_with_the_real_cli(local_env: dict[str, str]) -> None:
     before = committed_stack_files()
 
     deployed = succeeded(invoke("deploy", "--env", ENVIRONMENT, "--local", "--yes", env=local_env))
-    for layer in ("storage", "iam", "compute"):
-        assert f"==> deploy {layer}" in deployed
+    for layer in load_graph():
+        assert f"==> deploy {layer.name}" in deployed
 
     outputs = json.loads(
         succeeded(invoke("outputs", "--env", ENVIRONMENT, "--local", "--json", env=local_env))
     )
-    assert outputs, "every layer exports outputs"
+    key = f"{ENVIRONMENT}_{{}}".format
 
     buckets = [b["Name"] for b in aws("s3", local_env).list_buckets()["Buckets"]]
-    assert any(name.startswith(named(naming.BUCKET)) for name in buckets), buckets
+    assert outputs[key("bucket_name")] in buckets, buckets
     tables = aws("dynamodb", local_env).list_tables()["TableNames"]
-    assert any(name.startswith(named(naming.TABLE)) for name in tables), tables
+    assert outputs[key("table_name")] in tables, tables
     queues = aws("sqs", local_env).list_queues().get("QueueUrls", [])
-    assert any(named(naming.DEAD_LETTER_QUEUE) in url for url in queues), queues
+    assert outputs[key("dead_letter_queue_url")].rsplit("/", 1)[1] in str(queues), queues
     roles = [r["RoleName"] for r in aws("iam", local_env).list_roles()["Roles"]]
-    assert any(name.startswith(named(naming.ROLE)) for name in roles), roles
+    assert outputs[key("role_name")] in roles, roles
     functions = [f["FunctionName"] for f in aws("lambda", local_env).list_functions()["Functions"]]
-    assert any(name.startswith(named(naming.FUNCTION)) for name in functions), functions
+    assert outputs[key("function_name")] in functions, functions
 
     succeeded(invoke("destroy", "--env", ENVIRONMENT, "--local", "--yes", env=local_env))
     buckets = [b["Name"] for b in aws("s3", local_env).list_buckets()["Buckets"]]
-    assert not any(name.startswith(named(naming.BUCKET)) for name in buckets), buckets
+    assert outputs[key("bucket_name")] not in buckets, buckets
 
     assert committed_stack_files() == before, "local mode must not modify committed stack files"

@@ -1,76 +1,200 @@
-"""The layer declaration, environment discovery, and what `pulumi up` needs in each project."""
+"""The layer graph read from the layer folders, environment discovery, and what `pulumi up`
+needs in each project. Nothing here names a layer: the graph is read from the manifests."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import pytest
 import yaml
 
 from shared.environments import (
-    PROMOTION_ORDER,
     environments,
+    promotion_order,
+    read_stack_config,
     require_environment,
+    stack_file,
     validate_environment_name,
 )
 from shared.errors import LayerError, StackEnvironmentError
-from shared.layers import LAYERS, REPO_ROOT, Layer, deploy_order, destroy_order, get_layer
-from tests.conftest import ENVIRONMENTS, unused_environment_name
+from shared.layers import REPO_ROOT, Layer, LayerGraph, load_graph
+from shared.testing import copy_projects, unused_environment_name
 
 
-def names(layers: list[Layer]) -> list[str]:
-    return [layer.name for layer in layers]
+def write_layer(projects: Path, name: str, manifest: str, project: str | None = None) -> Path:
+    folder = projects / name
+    folder.mkdir(parents=True)
+    (folder / "layer.yaml").write_text(textwrap.dedent(manifest))
+    (folder / "Pulumi.yaml").write_text(f"name: {project or 'p-' + name}\nruntime: python\n")
+    return folder
 
 
-def test_deploy_order_follows_dependencies() -> None:
-    assert names(deploy_order()) == ["storage", "iam", "compute"]
-    assert names(destroy_order()) == ["compute", "iam", "storage"]
+def minimal(depends_on: str = "[]") -> str:
+    return f"""\
+        summary: a test layer
+        owners: ["@org/team"]
+        depends_on: {depends_on}
+        """
 
 
-def test_a_dependency_cycle_is_refused_naming_the_cycle() -> None:
-    cyclic = (Layer("a", "", ("c",)), Layer("b", "", ("a",)), Layer("c", "", ("b",)))
-    with pytest.raises(LayerError, match=r"layer dependencies form a cycle: (\w -> ){3}\w"):
-        deploy_order(cyclic)
+# -- the graph -----------------------------------------------------------------------------
 
 
-def test_an_unknown_upstream_is_refused() -> None:
-    with pytest.raises(
-        LayerError, match="layer 'b' depends on unknown layer 'x'; known layers: a, b"
-    ):
-        deploy_order((Layer("a", ""), Layer("b", "", ("x",))))
+def test_every_layer_comes_after_the_layers_it_reads(graph: LayerGraph) -> None:
+    order = graph.names
+    assert len(order) == len(set(order)) >= 1
+    for index, layer in enumerate(graph):
+        assert set(layer.depends_on) <= set(order[:index]), (layer.name, order)
+    assert [layer.name for layer in graph.destroy_order()] == list(reversed(order))
 
 
-def test_an_unknown_layer_lists_the_known_ones() -> None:
-    with pytest.raises(
-        LayerError, match="unknown layer 'network'; known layers: storage, iam, compute"
-    ):
-        get_layer("network")
+def test_the_graph_is_the_folders_with_a_manifest(graph: LayerGraph) -> None:
+    folders = {path.parent.name for path in graph.projects_dir.glob("*/layer.yaml")}
+    assert set(graph.names) == folders
+    for layer in graph:
+        assert layer.directory == graph.projects_dir / layer.name
+        assert (
+            layer.project == yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())["name"]
+        )
 
 
-def test_environments_are_the_stack_files_present_in_promotion_order() -> None:
-    """dev, staging, prod first; an environment added later (`invoke new-env`) after them, by
-    name."""
+def test_order_is_topological_with_ties_by_name(tmp_path: Path) -> None:
+    write_layer(tmp_path, "zeta", minimal())
+    write_layer(tmp_path, "alpha", minimal("[zeta]"))
+    write_layer(tmp_path, "beta", minimal())
+    write_layer(tmp_path, "gamma", minimal("[alpha, beta]"))
+    assert load_graph(tmp_path).names == ["beta", "zeta", "alpha", "gamma"]
+
+
+def test_a_dependency_cycle_is_refused_naming_the_cycle(tmp_path: Path) -> None:
+    write_layer(tmp_path, "aa", minimal("[cc]"))
+    write_layer(tmp_path, "bb", minimal("[aa]"))
+    write_layer(tmp_path, "cc", minimal("[bb]"))
+    with pytest.raises(LayerError, match=r"layer dependencies form a cycle: (\w+ -> ){3}\w+"):
+        load_graph(tmp_path)
+
+
+def test_an_unknown_upstream_is_refused_naming_the_manifest(tmp_path: Path) -> None:
+    write_layer(tmp_path, "aa", minimal())
+    write_layer(tmp_path, "bb", minimal("[xx]"))
+    with pytest.raises(LayerError) as raised:
+        load_graph(tmp_path)
+    assert str(raised.value) == (
+        "layer 'bb' depends on unknown layer 'xx' (projects/bb/layer.yaml); known layers: aa, bb"
+    )
+
+
+def test_an_unknown_layer_lists_the_known_ones(graph: LayerGraph) -> None:
+    with pytest.raises(LayerError) as raised:
+        graph.get("network")
+    assert str(raised.value) == f"unknown layer 'network'; known layers: {', '.join(graph.names)}"
+
+
+def test_a_pulumi_project_without_a_manifest_is_an_error_not_skipped(tmp_path: Path) -> None:
+    write_layer(tmp_path, "aa", minimal())
+    (tmp_path / "stray").mkdir()
+    (tmp_path / "stray" / "Pulumi.yaml").write_text("name: stray\nruntime: python\n")
+    with pytest.raises(LayerError, match=r"stray has a Pulumi.yaml but no layer.yaml"):
+        load_graph(tmp_path)
+
+
+@pytest.mark.parametrize(
+    ("manifest", "message"),
+    [
+        (
+            'summary: x\nowners: ["@o/t"]\nowner: "@o/t"\n',
+            "owner = '@o/t' is not allowed; expected one of the keys summary, owners",
+        ),
+        (
+            "summary: x\nowners: [team]\n",
+            "owners = ['team'] is not allowed; expected a list of GitHub teams",
+        ),
+        ("owners: ['@o/t']\n", "summary = None is not allowed; expected a non-empty text"),
+        (
+            'summary: x\nowners: ["@o/t"]\nexports: {BucketName: {description: d, example: e}}\n',
+            "exports.BucketName = 'BucketName' is not allowed; expected a lowercase key",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nexports: {name: {description: d}}\n',
+            "exports.name = {'description': 'd'} is not allowed; expected a mapping with exactly "
+            "description and example",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nknobs: [{resource: r, input: i}]\n',
+            "knobs[0] = {'resource': 'r', 'input': 'i'} is not allowed; expected a mapping with "
+            "exactly resource, input, why",
+        ),
+        ("summary: x\nowners: [\n", "not valid YAML at line 3, column 1"),
+    ],
+)
+def test_a_bad_manifest_names_the_file_the_key_the_value_and_what_is_allowed(
+    tmp_path: Path, manifest: str, message: str
+) -> None:
+    write_layer(tmp_path, "aa", manifest)
+    with pytest.raises(LayerError) as raised:
+        load_graph(tmp_path)
+    assert str(tmp_path / "aa" / "layer.yaml") in str(raised.value)
+    assert message in str(raised.value)
+
+
+@pytest.mark.parametrize("name", ["a", "Audit", "audit-log", "1audit", "a" * 21])
+def test_a_layer_folder_with_a_bad_name_is_refused_with_the_rule(tmp_path: Path, name: str) -> None:
+    write_layer(tmp_path, name, minimal())
+    with pytest.raises(LayerError, match="2-20 lowercase letters and digits"):
+        load_graph(tmp_path)
+
+
+def test_every_layer_declares_an_owner_exports_and_why_each_knob_differs(
+    graph: LayerGraph,
+) -> None:
+    for layer in graph:
+        assert layer.owners and all(owner.startswith("@") for owner in layer.owners)
+        assert layer.summary
+        for export in layer.exports:
+            assert export.description and export.example is not None, (layer.name, export)
+        for knob in layer.knobs:
+            assert len(knob.why) > 20, (layer.name, knob)
+
+
+# -- environments ----------------------------------------------------------------------------
+
+
+def test_environments_are_the_stack_files_present_in_promotion_order(graph: LayerGraph) -> None:
     present = {
         path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for layer in LAYERS
+        for layer in graph
         for path in layer.directory.glob("Pulumi.*.yaml")
     }
-    found = environments()
-    assert set(found) == present
-    assert found[: len(PROMOTION_ORDER)] == list(PROMOTION_ORDER)
-    assert set(ENVIRONMENTS) <= set(found)
-    assert found[len(PROMOTION_ORDER) :] == sorted(present - set(PROMOTION_ORDER))
-
-
-def test_unknown_environment_lists_the_known_ones() -> None:
-    unknown = unused_environment_name("qa")
-    with pytest.raises(StackEnvironmentError) as refused:
-        require_environment(unknown)
-    assert str(refused.value) == (
-        f"unknown environment {unknown!r}; environments with stack files: "
-        + ", ".join(environments())
+    order = promotion_order(graph)
+    assert environments(graph) == [env for env in order if env in present] + sorted(
+        present - set(order)
     )
-    assert ", ".join(environments()).startswith("dev, staging, prod")
+    assert set(environments(graph)) == present
+
+
+def test_a_layers_settings_are_its_project_config_overlaid_by_the_stack_file(
+    tmp_path: Path,
+) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    layer = graph.layers[0]
+    project_config = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())["config"]
+    assert read_stack_config(layer, "dev")["aws:region"] == project_config["aws:region"]
+    path = stack_file(layer, "dev")
+    path.write_text(path.read_text().rstrip("\n") + "\n  aws:region: eu-west-1\n")
+    assert read_stack_config(load_graph(graph.projects_dir).layers[0], "dev")["aws:region"] == (
+        "eu-west-1"
+    )
+
+
+def test_unknown_environment_lists_the_known_ones(graph: LayerGraph) -> None:
+    unknown = unused_environment_name("qa")
+    with pytest.raises(StackEnvironmentError) as raised:
+        require_environment(unknown, graph.deploy_order(), graph)
+    assert str(raised.value) == (
+        f"unknown environment {unknown!r}; environments with stack files: "
+        + ", ".join(environments(graph))
+    )
 
 
 @pytest.mark.parametrize("bad", ["Prod", "p", "dev-1", "1dev", "a" * 17, ""])
@@ -81,25 +205,35 @@ def test_bad_environment_names_are_refused_with_the_rule(bad: str) -> None:
         validate_environment_name(bad)
 
 
-@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
-def test_each_project_works_alone_with_the_pulumi_cli(layer: Layer) -> None:
-    """`cd projects/<layer> && pulumi up -s <env>` finds the project, the program, the venv."""
-    project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
-    assert project["name"] == layer.project
-    assert project["runtime"]["name"] == "python"
-    virtualenv = (layer.directory / project["runtime"]["options"]["virtualenv"]).resolve()
-    assert virtualenv == REPO_ROOT / ".venv"
-    assert "main" not in project  # the folder itself is the program: __main__.py
-    assert (layer.directory / "__main__.py").is_file()
-    for environment in environments():
-        assert (layer.directory / f"Pulumi.{environment}.yaml").is_file()
+# -- each project on its own ---------------------------------------------------------------
 
 
-@pytest.mark.parametrize("layer", LAYERS, ids=lambda layer: layer.name)
-def test_main_programs_stay_tiny(layer: Layer) -> None:
-    code_lines = [
-        line
-        for line in Path(layer.directory / "__main__.py").read_text().splitlines()
-        if line.strip() and not line.lstrip().startswith(("#", '"""'))
-    ]
-    assert len(code_lines) <= 6, code_lines
+def test_each_project_works_alone_with_the_pulumi_cli(graph: LayerGraph) -> None:
+    """`cd projects/<layer> && pulumi up -s <env>` finds the project, the program, the venv,
+    and the settings every environment shares."""
+    for layer in graph:
+        project = yaml.safe_load((layer.directory / "Pulumi.yaml").read_text())
+        assert project["runtime"]["name"] == "python", layer.name
+        virtualenv = (layer.directory / project["runtime"]["options"]["virtualenv"]).resolve()
+        assert virtualenv == (REPO_ROOT / ".venv").resolve(), layer.name
+        assert "main" not in project  # the folder itself is the program: __main__.py
+        assert (layer.directory / "__main__.py").is_file()
+        assert {"aws:region", "pipeline:project"} <= set(project["config"]), layer.name
+        for environment in environments(graph):
+            assert stack_file(layer, environment).is_file(), (layer.name, environment)
+
+
+def test_main_programs_stay_tiny(graph: LayerGraph) -> None:
+    for layer in graph:
+        code_lines = [
+            line
+            for line in Path(layer.directory / "__main__.py").read_text().splitlines()
+            if line.strip() and not line.lstrip().startswith(("#", '"""'))
+        ]
+        assert len(code_lines) <= 6, (layer.name, code_lines)
+
+
+def test_a_layer_object_knows_its_files(graph: LayerGraph) -> None:
+    layer: Layer = graph.layers[0]
+    assert layer.manifest == layer.directory / "layer.yaml"
+    assert layer.shown(layer.manifest) == f"projects/{layer.name}/layer.yaml"

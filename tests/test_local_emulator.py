@@ -14,14 +14,22 @@ import pytest
 import yaml
 
 from shared.environments import stack_file
-from shared.layers import LAYERS, Layer, get_layer
+from shared.layers import Layer, load_graph
+from shared.local.process import MARKER_OPTION
 from shared.local_emulator import (
     EMULATED_SERVICES,
     HOST,
     EmulatorError,
     LocalEmulator,
+    StopReport,
     answers,
 )
+
+LAYERS = load_graph().layers
+
+
+def get_layer(name: str) -> Layer:
+    return load_graph().get(name)
 
 
 @pytest.fixture
@@ -40,6 +48,10 @@ def pid_alive(pid: int) -> bool:
     return not (status.is_file() and status.read_text().rsplit(")", 1)[1].split()[0] == "Z")
 
 
+def proc_cmdline(pid: int) -> list[str]:
+    return Path(f"/proc/{pid}/cmdline").read_bytes().decode().split("\0")
+
+
 def port_open(port: int) -> bool:
     with socket.socket() as probe:
         probe.settimeout(0.5)
@@ -54,7 +66,14 @@ def test_emulator_starts_answers_aws_calls_on_loopback_and_stops_cleanly(
     info = emulator.start()
     assert info.endpoint == f"http://127.0.0.1:{info.port}"
     assert emulator.running() == info
-    assert json.loads(emulator.info_file.read_text()) == {"pid": info.pid, "port": info.port}
+    record = json.loads(emulator.info_file.read_text())
+    assert {key: record[key] for key in ("pid", "port", "root")} == {
+        "pid": info.pid,
+        "port": info.port,
+        "root": str(emulator.root.resolve()),
+    }
+    assert len(record["token"]) == 32
+    assert f"{MARKER_OPTION}={record['token']}" in proc_cmdline(info.pid)
 
     session = boto3.session.Session(
         aws_access_key_id="testing", aws_secret_access_key="testing", region_name="us-east-1"
@@ -65,7 +84,7 @@ def test_emulator_starts_answers_aws_calls_on_loopback_and_stops_cleanly(
     s3.create_bucket(Bucket="dev-rawdata-bucket")
     assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["dev-rawdata-bucket"]
 
-    assert emulator.stop() is True
+    assert emulator.stop() == StopReport(stopped=info)
     assert not pid_alive(info.pid)
     assert not port_open(info.port)
     assert not answers(info.endpoint)
@@ -87,7 +106,7 @@ def test_stop_discards_the_local_state_and_stack_files(emulator: LocalEmulator) 
     info = emulator.start()
     (emulator.state_dir / ".pulumi").mkdir(parents=True)
     emulator.write_stack_config(get_layer("storage"), "dev", info.endpoint)
-    assert emulator.stop() is True
+    assert emulator.stop() == StopReport(stopped=info)
     assert not emulator.state_dir.exists()
     assert not emulator.projects_dir.exists()
     assert emulator.log_file.exists()  # kept for post-mortems
@@ -95,7 +114,7 @@ def test_stop_discards_the_local_state_and_stack_files(emulator: LocalEmulator) 
 
 def test_stop_when_nothing_runs_still_discards_state(emulator: LocalEmulator) -> None:
     emulator.state_dir.mkdir(parents=True)
-    assert emulator.stop() is False
+    assert emulator.stop() == StopReport()
     assert not emulator.state_dir.exists()
 
 
@@ -103,20 +122,28 @@ def test_start_discards_state_left_by_an_emulator_that_died(emulator: LocalEmula
     emulator.state_dir.mkdir(parents=True)
     (emulator.state_dir / "leftover.json").write_text("{}")
     emulator.info_file.write_text(json.dumps({"pid": 2**22 + 12345, "port": 1}))
-    info = emulator.start()
+    notices: list[str] = []
+    info = emulator.start(notice=notices.append)
+    assert notices == [
+        f"stale pid file {emulator.info_file} (pid {2**22 + 12345} is not our emulator: the "
+        "file has no marker token): removed"
+    ]
     assert emulator.state_dir.is_dir()
     assert not (emulator.state_dir / "leftover.json").exists()
     assert emulator.running() == info
 
 
-def test_start_on_a_taken_port_fails_with_the_port_and_the_log(emulator: LocalEmulator) -> None:
+def test_start_on_a_taken_port_is_refused_before_anything_starts(emulator: LocalEmulator) -> None:
     with socket.socket() as taken:
         taken.bind((HOST, 0))
         taken.listen()
         port = taken.getsockname()[1]
-        with pytest.raises(EmulatorError, match=f"is port {port} taken"):
+        with pytest.raises(EmulatorError) as raised:
             emulator.start(port)
+    assert str(raised.value).startswith(f"port {port} is not free: 127.0.0.1:{port} is already")
+    assert raised.value.exit_code == 2  # bad input: the user's port, not a failure
     assert not emulator.info_file.exists()
+    assert not emulator.log_file.exists()  # no emulator was even started
 
 
 # -- generated local stack files -------------------------------------------------------------
@@ -152,16 +179,15 @@ def test_regenerating_keeps_the_salt_pulumi_added_to_the_local_copy(
 def test_encrypted_committed_values_are_refused_by_name(
     emulator: LocalEmulator, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import shared.layers
+    from shared.testing import copy_projects
 
-    projects = tmp_path / "projects"
-    (projects / "storage").mkdir(parents=True)
-    (projects / "storage" / "Pulumi.dev.yaml").write_text(
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    storage = graph.get("storage")
+    (storage.directory / "Pulumi.dev.yaml").write_text(
         "config:\n  rawdata-storage:apiKey:\n    secure: AAABAcipher\n"
     )
-    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", projects)
     with pytest.raises(EmulatorError, match="'rawdata-storage:apiKey' is an encrypted secret"):
-        emulator.write_stack_config(get_layer("storage"), "dev", "http://127.0.0.1:1")
+        emulator.write_stack_config(storage, "dev", "http://127.0.0.1:1")
 
 
 def test_subprocess_environment_uses_fake_credentials_and_the_local_backend(
@@ -174,3 +200,19 @@ def test_subprocess_environment_uses_fake_credentials_and_the_local_backend(
     assert env["AWS_ACCESS_KEY_ID"] == env["AWS_SECRET_ACCESS_KEY"] == "testing"
     assert env["AWS_ENDPOINT_URL"] == "http://127.0.0.1:4599"
     assert "127.0.0.1" in env["NO_PROXY"].split(",")
+
+
+def test_the_emulator_serves_every_aws_service_the_layers_declare(graph) -> None:
+    """Local mode deploys every layer: each resource type's service (its pulumi-aws module;
+    log groups are CloudWatch Logs) must be pointed at the emulator."""
+    from shared.consistency.snapshots import snapshot_dir
+
+    endpoint_of = {"aws:cloudwatch/logGroup:LogGroup": "logs"}
+    needed = {"sts"}  # getCallerIdentity
+    for layer in graph:
+        for path in snapshot_dir(layer).glob("*.json"):
+            for resource in json.loads(path.read_text())["resources"]:
+                if resource["type"].startswith("aws:"):
+                    module = resource["type"].split(":")[1].split("/")[0]
+                    needed.add(endpoint_of.get(resource["type"], module))
+    assert needed <= set(EMULATED_SERVICES), sorted(needed - set(EMULATED_SERVICES))

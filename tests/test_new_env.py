@@ -15,62 +15,138 @@ import pytest
 import yaml
 from invoke import Exit, MockContext
 
+import shared.layers
 from shared import consistency_tasks
-from shared.consistency.check import run_check
-from shared.consistency.new_env import new_environment, rename_in_values, without_secrets_provider
-from shared.environments import PROMOTION_ORDER, SECRETS_PROVIDER_KEYS, environments
+from shared.consistency.new_env import (
+    NewEnvironmentRefused,
+    new_environment,
+    rename_in_values,
+    without_secrets_provider,
+)
+from shared.consistency.snapshots import snapshot_path
+from shared.environments import SECRETS_PROVIDER_KEYS, environments, promotion_order
 from shared.errors import StackEnvironmentError
-from shared.layers import layer_names
-from tests.conftest import copy_projects, unused_environment_name
-
-LAYERS = layer_names()
+from shared.layers import LayerGraph, load_graph
+from shared.testing import copy_projects, unused_environment_name
 
 
 @pytest.fixture
-def projects_copy(tmp_path: Path) -> Path:
-    return copy_projects(tmp_path / "projects")
+def projects_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LayerGraph:
+    """A copy of projects/ with every environment; the tasks read it too."""
+    graph = copy_projects(tmp_path / "projects")
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", graph.projects_dir)
+    return graph
 
 
-def stack_files(projects_dir: Path, environment: str) -> dict[str, str]:
+def stack_files(graph: LayerGraph, environment: str) -> dict[str, str]:
     return {
-        layer: (projects_dir / layer / f"Pulumi.{environment}.yaml").read_text()
-        for layer in LAYERS
-        if (projects_dir / layer / f"Pulumi.{environment}.yaml").is_file()
+        layer.name: path.read_text()
+        for layer in graph
+        if (path := layer.directory / f"Pulumi.{environment}.yaml").is_file()
     }
 
 
-def test_a_new_environment_is_written_in_every_layer_and_passes_check(
-    projects_copy: Path,
+def files_of(graph: LayerGraph) -> dict[Path, bytes]:
+    return {
+        path: path.read_bytes()
+        for path in sorted(graph.projects_dir.rglob("*"))
+        if path.is_file() and "__pycache__" not in path.parts
+    }
+
+
+def test_a_new_environment_is_written_in_every_layer_placed_in_order_and_passes_check(
+    projects_copy: LayerGraph,
 ) -> None:
     name = unused_environment_name("qa", projects_copy)
     before = environments(projects_copy)
-    result = new_environment(name, "staging", projects_copy)
-    assert result.written == [projects_copy / layer / f"Pulumi.{name}.yaml" for layer in LAYERS]
+    result = new_environment(name, "staging", "staging", projects_copy)
+    graph = load_graph(projects_copy.projects_dir)
+    stack_targets = [layer.directory / f"Pulumi.{name}.yaml" for layer in graph]
+    snapshots = [snapshot_path(layer, name) for layer in graph]
+    assert result.written == stack_targets + snapshots
+    assert all(path.is_file() for path in snapshots)
     assert result.secrets_left_out == {}
-    assert stack_files(projects_copy, name) == stack_files(projects_copy, "staging")
+    assert stack_files(graph, name) == stack_files(graph, "staging")
+    order = promotion_order(graph)
+    assert order[order.index("staging") + 1] == name
+    assert result.promotion_order == order
 
-    report = run_check(projects_copy)
-    assert report.ok, "\n".join(str(finding) for finding in report.findings)
+    report = result.report
+    assert report is not None and report.ok
     assert sorted(report.environments) == sorted([*before, name])
-    assert report.environments[: len(PROMOTION_ORDER)] == list(PROMOTION_ORDER)
-    assert report.stack_count == len(LAYERS) * len(report.environments)
+    assert report.stack_count == len(graph) * len(report.environments)
     for row in report.matrix:
         assert row.values[name] == row.values["staging"], row.knob
     bucket = report.rendered[name]["storage"].one("aws:s3/bucket:Bucket")
     assert bucket["bucket"] == f"{name}-rawdata-bucket"
 
 
-def test_the_new_env_task_writes_the_files_then_runs_check(
-    projects_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+def test_without_after_the_new_environment_is_promoted_last(projects_copy: LayerGraph) -> None:
+    name = unused_environment_name("sandbox", projects_copy)
+    new_environment(name, "dev", graph=projects_copy)
+    assert promotion_order(projects_copy)[-1] == name
+
+
+def test_after_an_environment_not_in_the_order_is_refused_before_writing(
+    projects_copy: LayerGraph,
+) -> None:
+    before = files_of(projects_copy)
+    with pytest.raises(StackEnvironmentError) as refused:
+        new_environment("qa9", "dev", "uat", projects_copy)
+    assert str(refused.value).startswith("--after 'uat' is not in the promotion order; it is: dev")
+    assert files_of(projects_copy) == before
+
+
+def test_the_new_env_task_writes_the_files_then_shows_the_check(
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
 ) -> None:
     name = unused_environment_name("perf", projects_copy)
-    monkeypatch.setattr(consistency_tasks, "PROJECTS_DIR", projects_copy)
     consistency_tasks.new_env(MockContext(), name=name, from_="prod")
     output = capsys.readouterr()
     assert f"wrote projects/compute/Pulumi.{name}.yaml" in output.err
+    assert f"wrote projects/compute/tests/snapshots/{name}.json" in output.err
+    assert "promotion order (projects/environments.yaml): " in output.err
     assert "left out" not in output.err  # the committed stack files have no secrets settings
     assert "check passed: 0 violations" in output.out
     assert name in output.out.splitlines()[0]  # the matrix has a column for it
+
+
+def test_a_name_check_would_refuse_writes_nothing_at_all(
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """'xray' is a word of the stacks where tracing is on (xray:PutTraceSegments), not of
+    dev's: only a check of every environment catches it. Nothing may be left behind."""
+    before = files_of(projects_copy)
+    with pytest.raises(NewEnvironmentRefused) as refused:
+        new_environment("xray", "dev", graph=projects_copy)
+    message = str(refused.value)
+    assert message.startswith(
+        "environment 'xray' was not created: `invoke check` fails with it (tried on a scratch "
+        "copy; nothing was written): isolation:"
+    )
+    assert "names environment 'xray'" in message
+    assert files_of(projects_copy) == before
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.new_env(MockContext(), name="xray", from_="dev")
+    assert stopped.value.code == 1
+    assert "FAIL  isolation" in capsys.readouterr().out
+    assert files_of(projects_copy) == before
+
+
+def test_an_interrupt_while_moving_into_place_leaves_nothing_behind(
+    projects_copy: LayerGraph, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from shared.consistency import new_env as module
+
+    before = files_of(projects_copy)
+
+    def interrupted(path: Path, text: str) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(module, "_replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        new_environment(unused_environment_name("qa", projects_copy), "dev", graph=projects_copy)
+    assert files_of(projects_copy) == before
 
 
 SECRETS_SETTINGS = (
@@ -82,16 +158,15 @@ SECRETS_SETTINGS = (
 
 
 def test_the_source_stacks_secrets_settings_are_not_copied_and_the_task_says_so(
-    projects_copy: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """After a deploy to a self-managed backend, Pulumi has written the stack's secrets
     settings into its stack file; a copy would share, or fail to read, staging's secrets."""
-    storage = projects_copy / "storage" / "Pulumi.staging.yaml"
+    storage = projects_copy.get("storage").directory / "Pulumi.staging.yaml"
     storage.write_text(SECRETS_SETTINGS + storage.read_text())
-    iam = projects_copy / "iam" / "Pulumi.staging.yaml"
+    iam = projects_copy.get("iam").directory / "Pulumi.staging.yaml"
     iam.write_text(iam.read_text() + "encryptionsalt: v1:c2FsdA==:v1:abc:def\n")
     name = unused_environment_name("qa", projects_copy)
-    monkeypatch.setattr(consistency_tasks, "PROJECTS_DIR", projects_copy)
 
     consistency_tasks.new_env(MockContext(), name=name, from_="staging")
 
@@ -103,11 +178,11 @@ def test_the_source_stacks_secrets_settings_are_not_copied_and_the_task_says_so(
     ) in err
     assert "left out encryptionsalt of projects/iam/Pulumi.staging.yaml" in err
     assert "projects/compute" not in err.split("left out", 1)[1]
-    for layer in LAYERS:
-        source = yaml.safe_load((projects_copy / layer / "Pulumi.staging.yaml").read_text())
-        written = yaml.safe_load((projects_copy / layer / f"Pulumi.{name}.yaml").read_text())
-        assert not set(written) & set(SECRETS_PROVIDER_KEYS), layer
-        assert written["config"] == source["config"], layer
+    for layer in projects_copy:
+        source = yaml.safe_load((layer.directory / "Pulumi.staging.yaml").read_text())
+        written = yaml.safe_load((layer.directory / f"Pulumi.{name}.yaml").read_text())
+        assert not set(written) & set(SECRETS_PROVIDER_KEYS), layer.name
+        assert written["config"] == source["config"], layer.name
     assert "continuedonthenextline" not in stack_files(projects_copy, name)["storage"]
 
 
@@ -156,43 +231,50 @@ def test_only_whole_environment_tokens_in_values_are_renamed() -> None:
     )
 
 
-def test_the_source_name_in_a_value_becomes_the_new_name(projects_copy: Path) -> None:
-    compute = projects_copy / "compute" / "Pulumi.dev.yaml"
-    compute.write_text(
-        compute.read_text()
-        + "  rawdata-compute:alarmActions:\n    - arn:aws:sns:us-east-1:123456789012:dev-alerts\n"
-    )
+def test_the_source_name_in_a_value_becomes_the_new_name(projects_copy: LayerGraph) -> None:
+    for environment in environments(projects_copy):
+        path = projects_copy.get("observability").directory / f"Pulumi.{environment}.yaml"
+        path.write_text(
+            path.read_text().replace(
+                "alertSubscriptions: []",
+                f'alertSubscriptions: ["https://hooks.example.com/{environment}-alerts"]',
+            )
+        )
     name = unused_environment_name("sandbox", projects_copy)
-    new_environment(name, "dev", projects_copy)
-    written = (projects_copy / "compute" / f"Pulumi.{name}.yaml").read_text()
-    assert f"arn:aws:sns:us-east-1:123456789012:{name}-alerts" in written
-    assert "dev" not in written
+    new_environment(name, "dev", graph=projects_copy)
+    written = (projects_copy.get("observability").directory / f"Pulumi.{name}.yaml").read_text()
+    assert f"https://hooks.example.com/{name}-alerts" in written
+    assert "dev" not in written.replace("# ", "").split("config:", 1)[1].split("#")[0]
 
 
 @pytest.mark.parametrize("existing", ["staging", "prod"])
-def test_existing_stack_files_are_never_overwritten(projects_copy: Path, existing: str) -> None:
+def test_existing_stack_files_are_never_overwritten(
+    projects_copy: LayerGraph, existing: str
+) -> None:
     before = stack_files(projects_copy, existing)
     with pytest.raises(StackEnvironmentError, match="refusing to overwrite") as refused:
-        new_environment(existing, "dev", projects_copy)
+        new_environment(existing, "dev", graph=projects_copy)
     assert f"Pulumi.{existing}.yaml" in str(refused.value)
     assert stack_files(projects_copy, existing) == before
 
 
 def test_one_existing_file_stops_the_whole_environment_before_anything_is_written(
-    projects_copy: Path,
+    projects_copy: LayerGraph,
 ) -> None:
     name = unused_environment_name("qa", projects_copy)
-    stray = projects_copy / "iam" / f"Pulumi.{name}.yaml"
+    stray = projects_copy.get("iam").directory / f"Pulumi.{name}.yaml"
     stray.write_text("config: {}\n")
     with pytest.raises(StackEnvironmentError, match=rf"refusing to overwrite .*iam/Pulumi\.{name}"):
-        new_environment(name, "dev", projects_copy)
+        new_environment(name, "dev", graph=projects_copy)
     assert stack_files(projects_copy, name) == {"iam": "config: {}\n"}
 
 
 @pytest.mark.parametrize("name", ["QA", "q", "qa-1", "qa_1", "1qa", "", "averyveryverylongname"])
-def test_an_invalid_name_is_rejected_saying_what_is_allowed(projects_copy: Path, name: str) -> None:
+def test_an_invalid_name_is_rejected_saying_what_is_allowed(
+    projects_copy: LayerGraph, name: str
+) -> None:
     with pytest.raises(StackEnvironmentError) as rejected:
-        new_environment(name, "dev", projects_copy)
+        new_environment(name, "dev", graph=projects_copy)
     message = str(rejected.value)
     assert repr(name) in message
     assert "2-16 characters, lowercase letters and digits, starting with a letter" in message
@@ -201,37 +283,55 @@ def test_an_invalid_name_is_rejected_saying_what_is_allowed(projects_copy: Path,
 
 
 def test_an_unknown_source_environment_is_rejected_listing_the_known_ones(
-    projects_copy: Path,
+    projects_copy: LayerGraph,
 ) -> None:
     unknown = unused_environment_name("uat", projects_copy)
     known = ", ".join(environments(projects_copy))
     with pytest.raises(StackEnvironmentError, match=rf"'{unknown}'.*: {known}$"):
-        new_environment(unused_environment_name("qa", projects_copy), unknown, projects_copy)
+        new_environment(unused_environment_name("qa", projects_copy), unknown, graph=projects_copy)
 
 
 @pytest.mark.parametrize(("name", "word_in"), [("east", "us-east-1"), ("validator", "validator")])
 def test_a_name_that_is_already_a_word_of_the_stacks_is_rejected(
-    projects_copy: Path, name: str, word_in: str
+    projects_copy: LayerGraph, name: str, word_in: str
 ) -> None:
-    with pytest.raises(StackEnvironmentError, match="already a word") as rejected:
-        new_environment(name, "dev", projects_copy)
+    with pytest.raises(NewEnvironmentRefused, match=f"names environment '{name}'") as rejected:
+        new_environment(name, "dev", graph=projects_copy)
     assert word_in in str(rejected.value)
     assert stack_files(projects_copy, name) == {}
 
 
-def test_a_name_yaml_would_read_as_another_type_is_rejected(projects_copy: Path) -> None:
-    storage = projects_copy / "storage" / "Pulumi.dev.yaml"
+def test_a_name_yaml_would_read_as_another_type_is_rejected(projects_copy: LayerGraph) -> None:
+    storage = projects_copy.get("storage").directory / "Pulumi.dev.yaml"
     storage.write_text(storage.read_text() + "  rawdata-storage:bucketNameSuffix: dev\n")
     with pytest.raises(StackEnvironmentError, match="YAML reads 'true' as another type"):
-        new_environment("true", "dev", projects_copy)
+        new_environment("true", "dev", graph=projects_copy)
     assert stack_files(projects_copy, "true") == {}
 
 
-def test_the_task_turns_a_refusal_into_a_clear_exit(
-    projects_copy: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(consistency_tasks, "PROJECTS_DIR", projects_copy)
+def test_the_task_turns_a_refusal_into_a_clear_exit(projects_copy: LayerGraph) -> None:
     with pytest.raises(Exit) as stopped:
         consistency_tasks.new_env(MockContext(), name="Prod2", from_="prod")
     assert stopped.value.code == 2
-    assert "new-env: environment name 'Prod2' is not allowed" in str(stopped.value.message)
+    assert stopped.value.message.startswith("error: environment name 'Prod2' is not allowed")
+
+
+def test_the_allowed_account_is_carried_and_the_task_says_so(
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for layer in projects_copy:
+        path = layer.directory / "Pulumi.staging.yaml"
+        path.write_text(
+            path.read_text().replace(
+                "config:\n", 'config:\n  aws:allowedAccountIds: ["222222222222"]\n', 1
+            )
+        )
+    name = unused_environment_name("qa", projects_copy)
+    consistency_tasks.new_env(MockContext(), name=name, from_="staging")
+    for layer in load_graph(projects_copy.projects_dir):
+        written = yaml.safe_load((layer.directory / f"Pulumi.{name}.yaml").read_text())
+        assert written["config"]["aws:allowedAccountIds"] == ["222222222222"], layer.name
+    assert (
+        f'copied aws:allowedAccountIds ["222222222222"] from staging: if {name} has its own AWS '
+        f"account, set it in every layer's Pulumi.{name}.yaml"
+    ) in capsys.readouterr().err

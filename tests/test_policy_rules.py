@@ -13,10 +13,16 @@ import re
 import pytest
 
 from shared.harness import RenderedStack
+from shared.layers import load_graph
 from shared.policy import accepts_tags, policy_violations
-from tests.conftest import ENVIRONMENTS
 
-LAYERS = ("storage", "iam", "compute")
+LAYERS = load_graph().names
+ENVIRONMENTS = ("dev", "staging", "prod")
+
+
+@pytest.fixture(params=ENVIRONMENTS)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
 
 
 def test_every_stack_satisfies_every_rule(rendered: dict[str, dict[str, RenderedStack]]) -> None:
@@ -55,18 +61,20 @@ def test_taggability_comes_from_the_provider_classes() -> None:
 def test_every_physical_name_follows_environment_service_resource(
     rendered: dict[str, dict[str, RenderedStack]], env: str, layer: str
 ) -> None:
-    names = [
-        res.inputs.get("bucket") or res.inputs.get("name")
-        for res in rendered[env][layer]
-        if res.custom
-        and res.type.startswith("aws:")
-        and ("name" in res.inputs or "bucket" in res.inputs)
-        and res.type != "aws:s3/bucketNotification:BucketNotification"
-    ]
-    physical = [name for name in names if isinstance(name, str) and not name.startswith("arn:")]
+    from shared.aws_resources import aws_format, physical_name_input
+
+    physical = []
+    for res in rendered[env][layer]:
+        key = physical_name_input(res.type) if res.custom else None
+        if key is None:
+            continue
+        name = str(res.inputs[key])
+        for prefix in aws_format(res.type).name_prefixes:
+            name = name.removeprefix(prefix)
+        physical.append(name)
     assert physical
     for name in physical:
-        assert re.fullmatch(rf"(/aws/lambda/)?{env}-[a-z]+-[a-z-]+", name), name
+        assert re.fullmatch(rf"{env}-[a-z]+-[a-z-]+", name), name
 
 
 # --------------------------------------------------------------------------- mutations

@@ -2,7 +2,11 @@
 
 Every test states the exact pulumi commands, in order. No Pulumi CLI, no cloud: the
 ``pulumi`` executable is reported present (except where its absence is the point) and
-MockContext answers every command; an unexpected command raises NotImplementedError.
+MockContext answers every command; an unexpected command raises NotImplementedError. The
+stack outputs pulumi answers with are the offline render's real exports (``stack_outputs``),
+never written by hand: a hand-written fixture once hid two layers exporting the same key.
+The layers and their order are read from the graph; a test names a layer only where it is
+the material of the test (the layer whose dependants must be gone, say).
 """
 
 from __future__ import annotations
@@ -10,9 +14,9 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from invoke import Exit, MockContext, Result
@@ -21,11 +25,16 @@ import shared.layers
 import tasks
 from shared import local_emulator, pulumi_cli
 from shared.environments import environments
-from shared.layers import LAYERS, PROJECTS_DIR
+from shared.layers import PROJECTS_DIR, Layer, LayerGraph, load_graph
 from shared.local_emulator import EmulatorInfo, LocalEmulator
-from tests.conftest import unused_environment_name
+from shared.testing import Rendered, copy_projects, unused_environment_name
 
 P = PROJECTS_DIR  # projects/<layer> is where every program runs
+GRAPH = load_graph()
+LAYERS = GRAPH.layers
+FIRST, LAST = LAYERS[0], LAYERS[-1]
+
+Outputs = dict[str, dict[str, Any]]  # layer -> its stack outputs
 
 
 def ok(stdout: str = "") -> Result:
@@ -37,15 +46,30 @@ def failed(text: str = "error: boom") -> Result:
 
 
 NO_STACK = failed("error: no stack named 'dev' found")
-OUTPUTS = {
-    "storage": {"dev_bucket_name": "dev-rawdata-bucket", "dev_table_name": "dev-metadata-table"},
-    "iam": {"dev_role_arn": "arn:aws:iam::123456789012:role/dev-validator-role"},
-    "compute": {"dev_function_name": "dev-validator-function"},
-}
 
 
-def outputs_of(layer: str, stack: str = "dev") -> str:
-    return f"pulumi stack output --json --stack {stack} --cwd {P}/{layer}"
+@pytest.fixture(scope="session")
+def stack_outputs(rendered: Rendered) -> dict[str, Outputs]:
+    """environment -> layer -> what `pulumi stack output --json` prints once it is deployed:
+    the offline render's exports."""
+    return {
+        environment: {layer: stack.exports for layer, stack in stacks.items()}
+        for environment, stacks in rendered.items()
+    }
+
+
+@pytest.fixture
+def outputs(stack_outputs: dict[str, Outputs]) -> Outputs:
+    return stack_outputs["dev"]
+
+
+def outputs_of(layer: str | Layer, stack: str = "dev") -> str:
+    name = layer if isinstance(layer, str) else layer.name
+    return f"pulumi stack output --json --stack {stack} --cwd {P}/{name}"
+
+
+def deployed(outputs: Outputs, *layers: Layer, stack: str = "dev") -> dict[str, Result]:
+    return {outputs_of(layer, stack): ok(json.dumps(outputs[layer.name])) for layer in layers}
 
 
 def commands(c: MockContext) -> list[str]:
@@ -56,8 +80,22 @@ def run_envs(c: MockContext) -> list[dict[str, str]]:
     return [call.kwargs.get("env", {}) for call in c.run.call_args_list]
 
 
+def deploy_commands(stack: str, *, yes: bool = True, cwd: Path = P) -> list[str]:
+    suffix = " --yes" if yes else ""
+    return [
+        command
+        for layer in LAYERS
+        for command in (
+            f"pulumi stack select --create {stack} --cwd {cwd}/{layer.name}",
+            f"pulumi up --stack {stack} --cwd {P}/{layer.name}{suffix}",
+        )
+    ]
+
+
 @pytest.fixture(autouse=True)
 def pulumi_installed(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
     real_which = shutil.which
     monkeypatch.setattr(
         pulumi_cli.shutil,
@@ -81,6 +119,14 @@ def stack_file_digests() -> Iterator[dict[Path, str]]:
     assert digest_all() == before, "a committed Pulumi.yaml / Pulumi.<env>.yaml file changed"
 
 
+@pytest.fixture
+def projects_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> LayerGraph:
+    """The projects folder copied to a temp folder, which the tasks then read."""
+    graph = copy_projects(tmp_path / "projects")
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", graph.projects_dir)
+    return graph
+
+
 # -- deploy -------------------------------------------------------------------------------
 
 
@@ -89,59 +135,57 @@ def test_deploy_all_layers_runs_select_then_up_per_layer_in_dependency_order(
 ) -> None:
     c = MockContext(run=ok())
     tasks.deploy(c, env="staging", yes=True)
-    assert commands(c) == [
-        f"pulumi stack select --create staging --cwd {P}/storage",
-        f"pulumi up --stack staging --cwd {P}/storage --yes",
-        f"pulumi stack select --create staging --cwd {P}/iam",
-        f"pulumi up --stack staging --cwd {P}/iam --yes",
-        f"pulumi stack select --create staging --cwd {P}/compute",
-        f"pulumi up --stack staging --cwd {P}/compute --yes",
-    ]
+    assert commands(c) == deploy_commands("staging")
     out = capsys.readouterr().out
-    assert "==> deploy storage [1/3] (stack staging)" in out
-    assert re.search(r"storage\s+done\s+\d+\.\ds", out)
-    assert re.search(r"compute\s+done\s+\d+\.\ds", out)
+    assert f"==> deploy {FIRST.name} [1/{len(LAYERS)}] (stack staging)" in out
+    for layer in LAYERS:
+        assert re.search(rf"{layer.name}\s+done\s+\d+\.\ds", out), layer.name
 
 
 def test_deploy_one_layer_runs_only_that_layer() -> None:
     c = MockContext(run=ok())
-    tasks.deploy(c, env="dev", layer="iam")
+    tasks.deploy(c, env="dev", layer=LAST.name)
     assert commands(c) == [
-        f"pulumi stack select --create dev --cwd {P}/iam",
-        f"pulumi up --stack dev --cwd {P}/iam",
+        f"pulumi stack select --create dev --cwd {P}/{LAST.name}",
+        f"pulumi up --stack dev --cwd {P}/{LAST.name}",
     ]
 
 
 def test_deploy_without_yes_lets_pulumi_ask_and_streams_through_a_pty() -> None:
     c = MockContext(run=ok())
-    tasks.deploy(c, env="dev", layer="storage")
+    tasks.deploy(c, env="dev", layer=FIRST.name)
     up_call = c.run.call_args_list[1]
-    assert up_call.args[0] == f"pulumi up --stack dev --cwd {P}/storage"
+    assert up_call.args[0] == f"pulumi up --stack dev --cwd {P}/{FIRST.name}"
     assert up_call.kwargs["pty"] is True
     assert up_call.kwargs["warn"] is True
 
 
-def test_failure_in_the_middle_layer_stops_the_chain_and_reports_the_rest_not_run(
+def test_failure_in_a_layer_stops_the_chain_and_reports_the_rest_not_run(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    c = MockContext(
-        run={
-            f"pulumi stack select --create dev --cwd {P}/storage": ok(),
-            f"pulumi up --stack dev --cwd {P}/storage --yes": ok(),
-            f"pulumi stack select --create dev --cwd {P}/iam": ok(),
-            f"pulumi up --stack dev --cwd {P}/iam --yes": failed(),
-        }
-    )
+    failing = LAYERS[1]
+    after = LAYERS[2:]
+    answers: dict[str, Result] = {}
+    for layer in LAYERS[:1]:
+        answers[f"pulumi stack select --create dev --cwd {P}/{layer.name}"] = ok()
+        answers[f"pulumi up --stack dev --cwd {P}/{layer.name} --yes"] = ok()
+    answers[f"pulumi stack select --create dev --cwd {P}/{failing.name}"] = ok()
+    answers[f"pulumi up --stack dev --cwd {P}/{failing.name} --yes"] = failed()
+    c = MockContext(run=answers)
     with pytest.raises(Exit) as raised:
         tasks.deploy(c, env="dev", yes=True)
     assert raised.value.code == 1
-    assert raised.value.message == "deploy dev: layer 'iam' failed; not run: compute"
-    assert commands(c)[-1] == f"pulumi up --stack dev --cwd {P}/iam --yes"
-    assert not any("compute" in command for command in commands(c))
+    assert raised.value.message == (
+        f"error: deploy dev: layer {failing.name!r} failed; not run: "
+        + ", ".join(layer.name for layer in after)
+    )
+    assert commands(c)[-1] == f"pulumi up --stack dev --cwd {P}/{failing.name} --yes"
+    assert not any(f"{P}/{layer.name}" in command for command in commands(c) for layer in after)
     out = capsys.readouterr().out
-    assert re.search(r"storage\s+done", out)
-    assert re.search(r"iam\s+failed", out)
-    assert re.search(r"compute\s+not run\s+-", out)
+    assert re.search(rf"{FIRST.name}\s+done", out)
+    assert re.search(rf"{failing.name}\s+failed", out)
+    for layer in after:
+        assert re.search(rf"{layer.name}\s+not run\s+-", out)
 
 
 def test_deploy_that_cannot_resolve_a_stack_reference_names_the_layer_to_deploy_first(
@@ -169,54 +213,67 @@ def test_deploy_that_cannot_resolve_a_stack_reference_names_the_layer_to_deploy_
 def test_backend_flag_is_passed_to_every_pulumi_command_as_PULUMI_BACKEND_URL() -> None:
     c = MockContext(run=ok())
     tasks.deploy(c, env="dev", yes=True, backend="s3://team-state")
-    assert run_envs(c) == [{"PULUMI_BACKEND_URL": "s3://team-state"}] * 6
+    assert run_envs(c) == [{"PULUMI_BACKEND_URL": "s3://team-state"}] * 2 * len(LAYERS)
 
 
 def test_without_backend_flag_pulumi_keeps_its_own_login() -> None:
     c = MockContext(run=ok())
     tasks.deploy(c, env="dev", yes=True)
-    assert run_envs(c) == [{}] * 6
+    assert run_envs(c) == [{}] * 2 * len(LAYERS)
+
+
+@pytest.mark.parametrize("backend", ["", "   "])
+def test_an_empty_backend_is_refused_not_treated_as_not_given(backend: str) -> None:
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        tasks.deploy(c, env="dev", yes=True, backend=backend)
+    assert raised.value.code == 2
+    assert raised.value.message.startswith("error: --backend is empty: give a state backend URL")
+    assert commands(c) == []
 
 
 # -- preview ------------------------------------------------------------------------------
 
 
-def test_preview_all_layers_checks_upstreams_then_previews_each_in_order() -> None:
+def expected_preview(stack: str = "dev", *, only: Layer | None = None) -> list[str]:
+    """Each layer's upstreams are asked once whether they are deployed (in deploy order),
+    then the layer's stack is selected (never created) and previewed."""
+    expected: list[str] = []
+    asked: set[str] = set()
+    for layer in [only] if only else LAYERS:
+        for upstream in GRAPH.upstreams(layer):
+            if upstream.name not in asked:
+                asked.add(upstream.name)
+                expected.append(outputs_of(upstream, stack))
+        expected += [
+            f"pulumi stack select {stack} --cwd {P}/{layer.name}",
+            f"pulumi preview --diff --stack {stack} --cwd {P}/{layer.name}",
+        ]
+    return expected
+
+
+def test_preview_all_layers_checks_upstreams_then_previews_each_in_order(
+    outputs: Outputs,
+) -> None:
     c = MockContext(
         run={
-            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
-            outputs_of("iam"): ok(json.dumps(OUTPUTS["iam"])),
+            **deployed(outputs, *LAYERS),
             re.compile(r"pulumi (stack select|preview) .*"): ok(),
         }
     )
     tasks.preview(c, env="dev")
-    assert commands(c) == [
-        f"pulumi stack select dev --cwd {P}/storage",
-        f"pulumi preview --diff --stack dev --cwd {P}/storage",
-        outputs_of("storage"),
-        f"pulumi stack select dev --cwd {P}/iam",
-        f"pulumi preview --diff --stack dev --cwd {P}/iam",
-        outputs_of("iam"),  # storage's answer is remembered
-        f"pulumi stack select dev --cwd {P}/compute",
-        f"pulumi preview --diff --stack dev --cwd {P}/compute",
-    ]
+    assert commands(c) == expected_preview()
 
 
-def test_preview_one_layer_checks_its_upstreams_first() -> None:
+def test_preview_one_layer_checks_its_upstreams_first(outputs: Outputs) -> None:
     c = MockContext(
         run={
-            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
-            outputs_of("iam"): ok(json.dumps(OUTPUTS["iam"])),
+            **deployed(outputs, *LAYERS),
             re.compile(r"pulumi (stack select|preview) .*"): ok(),
         }
     )
-    tasks.preview(c, env="dev", layer="compute")
-    assert commands(c) == [
-        outputs_of("storage"),
-        outputs_of("iam"),
-        f"pulumi stack select dev --cwd {P}/compute",
-        f"pulumi preview --diff --stack dev --cwd {P}/compute",
-    ]
+    tasks.preview(c, env="dev", layer=LAST.name)
+    assert commands(c) == expected_preview(only=LAST)
 
 
 @pytest.mark.parametrize(
@@ -240,21 +297,16 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
         outputs_of("storage"),
     ]
     out = capsys.readouterr().out
-    for layer in ("iam", "compute"):
+    for layer in GRAPH.downstreams(GRAPH.get("storage")):
         assert (
-            f"{layer}: cannot preview dev yet: upstream layer storage has never been deployed "
-            "there; deploy it first: invoke deploy --env dev --layer storage\n"
+            f"{layer.name}: cannot preview dev yet: upstream layer storage has never been "
+            "deployed there; deploy it first: invoke deploy --env dev --layer storage\n"
         ) in out
-    assert re.search(r"iam\s+blocked\s+\S+\s+deploy storage first", out)
+        assert re.search(rf"{layer.name}\s+blocked\s+\S+\s+deploy storage first", out)
 
 
-def test_preview_names_the_earliest_undeployed_upstream() -> None:
-    c = MockContext(
-        run={
-            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
-            outputs_of("iam"): NO_STACK,
-        }
-    )
+def test_preview_names_the_earliest_undeployed_upstream(outputs: Outputs) -> None:
+    c = MockContext(run={**deployed(outputs, GRAPH.get("storage")), outputs_of("iam"): NO_STACK})
     tasks.preview(c, env="dev", layer="compute")
     assert commands(c) == [outputs_of("storage"), outputs_of("iam")]
 
@@ -262,16 +314,22 @@ def test_preview_names_the_earliest_undeployed_upstream() -> None:
 def test_preview_failure_stops_the_chain() -> None:
     c = MockContext(
         run={
-            f"pulumi stack select dev --cwd {P}/storage": ok(),
-            f"pulumi preview --diff --stack dev --cwd {P}/storage": failed(),
+            f"pulumi stack select dev --cwd {P}/{FIRST.name}": ok(),
+            f"pulumi preview --diff --stack dev --cwd {P}/{FIRST.name}": failed(),
         }
     )
-    with pytest.raises(Exit, match="preview dev: layer 'storage' failed; not run: iam, compute"):
+    rest = ", ".join(layer.name for layer in LAYERS[1:])
+    with pytest.raises(Exit, match=f"preview dev: layer '{FIRST.name}' failed; not run: {rest}"):
         tasks.preview(c, env="dev")
 
 
-def test_preview_never_creates_a_stack() -> None:
-    c = MockContext(run=ok(json.dumps(OUTPUTS["storage"])))
+def test_preview_never_creates_a_stack(stack_outputs: dict[str, Outputs]) -> None:
+    c = MockContext(
+        run={
+            **deployed(stack_outputs["staging"], *LAYERS, stack="staging"),
+            re.compile(r"pulumi (stack select|preview) .*"): ok(),
+        }
+    )
     tasks.preview(c, env="staging")
     selects = [command for command in commands(c) if " stack select " in command]
     assert selects == [f"pulumi stack select staging --cwd {P}/{layer.name}" for layer in LAYERS]
@@ -279,11 +337,11 @@ def test_preview_never_creates_a_stack() -> None:
 
 
 def test_preview_of_a_layer_whose_own_stack_does_not_exist_is_blocked_not_failed(
-    capsys: pytest.CaptureFixture[str],
+    outputs: Outputs, capsys: pytest.CaptureFixture[str]
 ) -> None:
     c = MockContext(
         run={
-            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
+            **deployed(outputs, GRAPH.get("storage")),
             f"pulumi stack select dev --cwd {P}/iam": NO_STACK,
         }
     )
@@ -300,42 +358,46 @@ def test_preview_of_a_layer_whose_own_stack_does_not_exist_is_blocked_not_failed
 def test_preview_of_all_layers_with_no_stacks_at_all_creates_none_and_is_blocked(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    c = MockContext(run={f"pulumi stack select dev --cwd {P}/storage": NO_STACK})
+    c = MockContext(run={f"pulumi stack select dev --cwd {P}/{FIRST.name}": NO_STACK})
     tasks.preview(c, env="dev")
-    # storage's missing stack is remembered: iam and compute run no command at all.
-    assert commands(c) == [f"pulumi stack select dev --cwd {P}/storage"]
+    # the first layer's missing stack is remembered: its readers run no command at all.
+    assert commands(c) == [f"pulumi stack select dev --cwd {P}/{FIRST.name}"]
     out = capsys.readouterr().out
-    assert re.search(r"storage\s+blocked\s+\S+\s+deploy storage first", out)
-    assert re.search(r"compute\s+blocked\s+\S+\s+deploy storage first", out)
+    for layer in LAYERS:
+        assert re.search(rf"{layer.name}\s+blocked\s+\S+\s+deploy {FIRST.name} first", out)
 
 
 def test_preview_that_cannot_select_an_existing_stack_fails_and_shows_why(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     c = MockContext(
-        run={f"pulumi stack select dev --cwd {P}/storage": failed("error: access denied")}
+        run={f"pulumi stack select dev --cwd {P}/{FIRST.name}": failed("error: access denied")}
     )
-    with pytest.raises(Exit, match="preview dev: layer 'storage' failed; not run: iam, compute"):
+    with pytest.raises(Exit, match=f"preview dev: layer '{FIRST.name}' failed"):
         tasks.preview(c, env="dev")
     out = capsys.readouterr().out
     assert "error: access denied" in out
-    assert re.search(r"storage\s+failed\s+\S+\s+could not select the stack", out)
+    assert re.search(rf"{FIRST.name}\s+failed\s+\S+\s+could not select the stack", out)
 
 
 # -- destroy ------------------------------------------------------------------------------
 
 
+def destroy_commands(stack: str) -> list[str]:
+    return [
+        command
+        for layer in GRAPH.destroy_order()
+        for command in (
+            f"pulumi stack select {stack} --cwd {P}/{layer.name}",
+            f"pulumi destroy --stack {stack} --cwd {P}/{layer.name} --yes",
+        )
+    ]
+
+
 def test_destroy_runs_in_reverse_order_and_never_unprotects() -> None:
     c = MockContext(run=ok())
     tasks.destroy(c, env="staging", yes=True)
-    assert commands(c) == [
-        f"pulumi stack select staging --cwd {P}/compute",
-        f"pulumi destroy --stack staging --cwd {P}/compute --yes",
-        f"pulumi stack select staging --cwd {P}/iam",
-        f"pulumi destroy --stack staging --cwd {P}/iam --yes",
-        f"pulumi stack select staging --cwd {P}/storage",
-        f"pulumi destroy --stack staging --cwd {P}/storage --yes",
-    ]
+    assert commands(c) == destroy_commands("staging")
     assert not any("unprotect" in command or "--remove" in command for command in commands(c))
 
 
@@ -353,18 +415,9 @@ def test_destroy_prod_needs_the_extra_confirmation_flag_and_says_why() -> None:
     assert commands(c) == []
 
 
-@pytest.fixture
-def projects_copy(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """The projects folder copied to a temp folder, which the tasks then read."""
-    for layer in LAYERS:
-        shutil.copytree(layer.directory, tmp_path / layer.name)
-    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", tmp_path)
-    return tmp_path
-
-
-def set_storage_setting(projects: Path, environment: str, key: str, value: str | None) -> None:
+def set_storage_setting(graph: LayerGraph, environment: str, key: str, value: str | None) -> None:
     """Set (or with None, remove) one rawdata-storage key in a storage stack file."""
-    path = projects / "storage" / f"Pulumi.{environment}.yaml"
+    path = graph.get("storage").directory / f"Pulumi.{environment}.yaml"
     lines = [
         line
         for line in path.read_text().splitlines()
@@ -375,10 +428,12 @@ def set_storage_setting(projects: Path, environment: str, key: str, value: str |
     path.write_text("\n".join(lines) + "\n")
 
 
-def test_an_environment_copied_from_prod_needs_the_confirmation_too(projects_copy: Path) -> None:
+def test_an_environment_copied_from_prod_needs_the_confirmation_too(
+    projects_copy: LayerGraph,
+) -> None:
     from shared.consistency.new_env import new_environment
 
-    new_environment("prod2", "prod", projects_copy)
+    new_environment("prod2", "prod", graph=projects_copy)
     c = MockContext(run=ok())
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="prod2", yes=True)
@@ -388,16 +443,16 @@ def test_an_environment_copied_from_prod_needs_the_confirmation_too(projects_cop
     )
     assert commands(c) == []
     tasks.destroy(c, env="prod2", yes=True, confirm_prod=True)
-    assert len(commands(c)) == 6
+    assert len(commands(c)) == 2 * len(LAYERS)
 
 
-def test_a_name_does_not_make_an_environment_production_grade(projects_copy: Path) -> None:
+def test_a_name_does_not_make_an_environment_production_grade(projects_copy: LayerGraph) -> None:
     """prod with both safety settings explicitly off is destroyed like dev."""
     set_storage_setting(projects_copy, "prod", "protectStatefulResources", "false")
     set_storage_setting(projects_copy, "prod", "deletionProtection", '"false"')  # as the CLI writes
     c = MockContext(run=ok())
     tasks.destroy(c, env="prod", yes=True)
-    assert len(commands(c)) == 6
+    assert len(commands(c)) == 2 * len(LAYERS)
 
 
 @pytest.mark.parametrize(
@@ -415,7 +470,7 @@ def test_a_name_does_not_make_an_environment_production_grade(projects_copy: Pat
     ids=["protect-on", "deletion-protection-on", "protect-unset", "deletion-protection-unset"],
 )
 def test_either_safety_setting_on_or_unset_makes_an_environment_production_grade(
-    projects_copy: Path, protect: str | None, deletion: str | None, reason: str
+    projects_copy: LayerGraph, protect: str | None, deletion: str | None, reason: str
 ) -> None:
     set_storage_setting(projects_copy, "staging", "protectStatefulResources", protect)
     set_storage_setting(projects_copy, "staging", "deletionProtection", deletion)
@@ -432,24 +487,36 @@ def test_either_safety_setting_on_or_unset_makes_an_environment_production_grade
     assert commands(c) == []
 
 
+def test_an_unreadable_stack_file_refuses_the_destroy_instead_of_guessing(
+    projects_copy: LayerGraph,
+) -> None:
+    path = projects_copy.get("storage").directory / "Pulumi.staging.yaml"
+    path.write_text("config:\n  rawdata-storage:deletionProtection: [\n")
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        tasks.destroy(c, env="staging", yes=True)
+    assert raised.value.code == 2
+    assert "Pulumi.staging.yaml: not valid YAML at line 3" in raised.value.message
+    assert commands(c) == []
+
+
 def test_destroy_prod_with_confirmation_runs() -> None:
     c = MockContext(run=ok())
     tasks.destroy(c, env="prod", yes=True, confirm_prod=True)
-    assert commands(c)[1] == f"pulumi destroy --stack prod --cwd {P}/compute --yes"
-    assert len(commands(c)) == 6
+    assert commands(c) == destroy_commands("prod")
 
 
 def test_destroy_skips_a_layer_that_has_no_stack(capsys: pytest.CaptureFixture[str]) -> None:
     c = MockContext(
         run={
-            f"pulumi stack select dev --cwd {P}/compute": NO_STACK,
+            f"pulumi stack select dev --cwd {P}/{LAST.name}": NO_STACK,
             re.compile(r"pulumi (stack select|destroy) .*"): ok(),
         }
     )
     tasks.destroy(c, env="dev", yes=True)
-    assert f"pulumi destroy --stack dev --cwd {P}/compute --yes" not in commands(c)
-    assert f"pulumi destroy --stack dev --cwd {P}/storage --yes" in commands(c)
-    assert re.search(r"compute\s+skipped\s+\S+\s+no stack", capsys.readouterr().out)
+    assert f"pulumi destroy --stack dev --cwd {P}/{LAST.name} --yes" not in commands(c)
+    assert f"pulumi destroy --stack dev --cwd {P}/{FIRST.name} --yes" in commands(c)
+    assert re.search(rf"{LAST.name}\s+skipped\s+\S+\s+no stack", capsys.readouterr().out)
 
 
 def test_destroy_stops_at_protected_resources_and_says_they_stay(
@@ -470,84 +537,139 @@ def test_destroy_stops_at_protected_resources_and_says_they_stay(
     assert "storage: protected resources stay" in capsys.readouterr().out
 
 
-def test_destroying_one_layer_is_refused_while_a_dependant_is_deployed() -> None:
-    c = MockContext(
-        run={
-            outputs_of("compute"): ok(json.dumps(OUTPUTS["compute"])),
-        }
-    )
+def test_destroying_one_layer_is_refused_while_a_dependant_is_deployed(outputs: Outputs) -> None:
+    storage = GRAPH.get("storage")
+    readers = GRAPH.downstreams(storage)
+    first_reader = readers[0]
+    c = MockContext(run=deployed(outputs, first_reader))
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="dev", layer="storage", yes=True)
+    assert raised.value.code == 2
     assert raised.value.message == (
-        "error: cannot destroy storage in dev while compute, which depends on it, is deployed; "
-        "destroy it first: invoke destroy --env dev --layer compute"
+        f"error: cannot destroy storage in dev while {first_reader.name}, which depends on it, "
+        f"is deployed; destroy it first: invoke destroy --env dev --layer {first_reader.name}"
     )
-    assert commands(c) == [outputs_of("compute")]
+    assert commands(c) == [outputs_of(first_reader)]
 
 
-def test_destroying_one_layer_whose_dependants_are_gone() -> None:
-    c = MockContext(
-        run={
-            outputs_of("compute"): NO_STACK,
-            outputs_of("iam"): ok("{}"),
-            re.compile(r"pulumi (stack select|destroy) .*"): ok(),
-        }
-    )
+def test_destroying_one_layer_whose_dependants_are_gone(outputs: Outputs) -> None:
+    readers = GRAPH.downstreams(GRAPH.get("storage"))
+    answers = {
+        outputs_of(reader): (NO_STACK if i % 2 == 0 else ok("{}"))
+        for i, reader in enumerate(readers)
+    }
+    c = MockContext(run={**answers, re.compile(r"pulumi (stack select|destroy) .*"): ok()})
     tasks.destroy(c, env="dev", layer="storage", yes=True)
     assert commands(c) == [
-        outputs_of("compute"),
-        outputs_of("iam"),
+        *(outputs_of(reader) for reader in readers),
         f"pulumi stack select dev --cwd {P}/storage",
         f"pulumi destroy --stack dev --cwd {P}/storage --yes",
     ]
 
 
+@pytest.mark.parametrize(
+    ("answer", "reason"),
+    [
+        (
+            failed("error: [401] Unauthorized: No credentials provided or are invalid."),
+            "`pulumi stack output` failed: error: [401] Unauthorized",
+        ),
+        (ok("<html>proxy login</html>"), "`pulumi stack output` printed no JSON"),
+        (ok('["not", "an", "object"]'), "`pulumi stack output` printed list JSON"),
+    ],
+    ids=["expired-login", "not-json", "not-an-object"],
+)
+def test_a_dependant_whose_state_cannot_be_read_refuses_the_destroy(
+    answer: Result, reason: str
+) -> None:
+    """The orphan check fails closed: not knowing is not "not deployed"."""
+    first_reader = GRAPH.downstreams(GRAPH.get("storage"))[0]
+    c = MockContext(run={outputs_of(first_reader): answer})
+    with pytest.raises(Exit) as raised:
+        tasks.destroy(c, env="dev", layer="storage", yes=True)
+    assert raised.value.code == 2
+    message = raised.value.message
+    assert message.startswith(
+        f"error: cannot destroy storage in dev: could not tell whether {first_reader.name}, "
+        f"which depends on it, is still deployed ({reason}"
+    )
+    assert "nothing was destroyed" in message
+    assert not any(" destroy " in f" {command} " for command in commands(c))
+
+
 # -- outputs ------------------------------------------------------------------------------
 
 
-def outputs_context(compute: Result | None = None) -> MockContext:
+def outputs_context(outputs: Outputs, **answers: Result) -> MockContext:
     return MockContext(
         run={
-            outputs_of("storage"): ok(json.dumps(OUTPUTS["storage"])),
-            outputs_of("iam"): ok(json.dumps(OUTPUTS["iam"])),
-            outputs_of("compute"): ok(json.dumps(OUTPUTS["compute"]))
-            if compute is None
-            else compute,
+            outputs_of(layer): answers.get(layer.name, ok(json.dumps(outputs[layer.name])))
+            for layer in LAYERS
         }
     )
 
 
-def test_outputs_reads_every_layer_in_order_and_merges_them_as_json(
-    capsys: pytest.CaptureFixture[str],
+def test_outputs_reads_every_layer_in_order_and_merges_the_real_exports_as_json(
+    outputs: Outputs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    c = outputs_context()
+    c = outputs_context(outputs)
     tasks.outputs(c, env="dev", json=True)
-    assert commands(c) == [outputs_of("storage"), outputs_of("iam"), outputs_of("compute")]
-    assert json.loads(capsys.readouterr().out) == {
-        **OUTPUTS["storage"],
-        **OUTPUTS["iam"],
-        **OUTPUTS["compute"],
-    }
+    assert commands(c) == [outputs_of(layer) for layer in LAYERS]
+    merged = json.loads(capsys.readouterr().out)
+    assert merged == {key: value for layer in LAYERS for key, value in outputs[layer.name].items()}
+
+
+@pytest.mark.parametrize("environment", ["dev", "staging", "prod"])
+def test_outputs_show_the_bucket_function_and_table_of_each_environment(
+    stack_outputs: dict[str, Outputs], environment: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    c = MockContext(
+        run={
+            outputs_of(layer, environment): ok(json.dumps(stack_outputs[environment][layer.name]))
+            for layer in LAYERS
+        }
+    )
+    tasks.outputs(c, env=environment, json=True)
+    merged = json.loads(capsys.readouterr().out)
+    assert merged[f"{environment}_bucket_name"] == f"{environment}-rawdata-bucket"
+    assert merged[f"{environment}_table_name"] == f"{environment}-metadata-table"
+    assert merged[f"{environment}_function_arn"] == (
+        f"arn:aws:lambda:us-east-1:123456789012:function:{environment}-validator-function"
+    )
 
 
 def test_outputs_table_shows_layer_key_and_value_and_undeployed_layers(
-    capsys: pytest.CaptureFixture[str],
+    outputs: Outputs, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    tasks.outputs(outputs_context(compute=NO_STACK), env="dev")
+    tasks.outputs(outputs_context(outputs, **{LAST.name: NO_STACK}), env="dev")
     lines = capsys.readouterr().out.splitlines()
     assert re.fullmatch(r"layer\s+output\s+value", lines[0])
-    assert re.fullmatch(r"storage\s+dev_bucket_name\s+dev-rawdata-bucket", lines[1])
-    assert re.fullmatch(r"compute\s+\(not deployed\)", lines[-1])
+    assert any(
+        re.fullmatch(r"storage\s+dev_bucket_name\s+dev-rawdata-bucket", line) for line in lines
+    )
+    assert re.fullmatch(rf"{LAST.name}\s+\(not deployed\)", lines[-1])
 
 
 def test_outputs_refuses_a_key_exported_by_two_layers() -> None:
     c = MockContext(run=ok(json.dumps({"dev_bucket_name": "x"})))
-    with pytest.raises(Exit, match="'dev_bucket_name' is exported by both storage and iam"):
+    with pytest.raises(
+        Exit, match=f"'dev_bucket_name' is exported by both {FIRST.name} and {LAYERS[1].name}"
+    ):
         tasks.outputs(c, env="dev")
 
 
-def test_outputs_of_one_layer() -> None:
-    c = outputs_context()
+@pytest.mark.parametrize("printed", ['["a"]', '"text"', "42"])
+def test_outputs_that_are_not_a_json_object_are_a_clear_failure(printed: str) -> None:
+    c = MockContext(run=ok(printed))
+    with pytest.raises(Exit) as raised:
+        tasks.outputs(c, env="dev", layer=FIRST.name)
+    assert raised.value.code == 1
+    assert raised.value.message.startswith(f"error: layer {FIRST.name!r}: pulumi printed ")
+    assert "JSON where a JSON object of outputs was expected" in raised.value.message
+
+
+def test_outputs_of_one_layer(outputs: Outputs) -> None:
+    c = outputs_context(outputs)
     tasks.outputs(c, env="dev", layer="iam", json=True)
     assert commands(c) == [outputs_of("iam")]
 
@@ -569,18 +691,16 @@ def test_unknown_environment_lists_the_known_ones() -> None:
 
 def test_unknown_layer_lists_the_known_ones() -> None:
     c = MockContext(run=ok())
-    with pytest.raises(Exit, match="unknown layer 'network'; known layers: storage, iam, compute"):
+    with pytest.raises(Exit) as raised:
         tasks.preview(c, env="dev", layer="network")
+    assert raised.value.message == (
+        f"error: unknown layer 'network'; known layers: {', '.join(GRAPH.names)}"
+    )
     assert commands(c) == []
 
 
-def test_environment_missing_a_stack_file_in_one_layer_is_named(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    for layer in LAYERS:
-        shutil.copytree(layer.directory, tmp_path / layer.name)
-    (tmp_path / "iam" / "Pulumi.staging.yaml").unlink()
-    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", tmp_path)
+def test_environment_missing_a_stack_file_in_one_layer_is_named(projects_copy: LayerGraph) -> None:
+    (projects_copy.get("iam").directory / "Pulumi.staging.yaml").unlink()
     c = MockContext(run=ok())
     with pytest.raises(Exit) as raised:
         tasks.deploy(c, env="staging", yes=True)
@@ -618,6 +738,26 @@ def test_local_and_backend_cannot_be_combined() -> None:
     assert commands(c) == []
 
 
+def test_a_cycle_in_the_layer_manifests_is_an_error_before_anything_runs(
+    projects_copy: LayerGraph,
+) -> None:
+    manifest = FIRST.shown(FIRST.manifest).removeprefix("projects/")
+    path = projects_copy.projects_dir / manifest
+    path.write_text(path.read_text().replace("depends_on: []", f"depends_on: [{LAST.name}]"))
+    c = MockContext(run=ok())
+    with pytest.raises(Exit, match="error: layer dependencies form a cycle: "):
+        tasks.deploy(c, env="dev", yes=True)
+    assert commands(c) == []
+
+
+@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "outputs"])
+def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
+    c = MockContext(run=ok("{}"))
+    getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
+    assert commands(c)
+    assert run_envs(c) == [{"PULUMI_BACKEND_URL": "file:///srv/pulumi-state"}] * len(commands(c))
+
+
 # -- local mode ---------------------------------------------------------------------------
 
 EMULATOR = EmulatorInfo(pid=4242, port=4599)
@@ -639,12 +779,13 @@ def test_local_deploy_points_pulumi_at_the_emulator_and_the_local_backend(
     tasks.deploy(c, env="dev", yes=True, local=True)
     L = local_dir / "projects"
     assert commands(c) == [
-        f"pulumi stack select --create dev --cwd {L}/storage",
-        f"pulumi up --stack dev --cwd {P}/storage --config-file {L}/storage/Pulumi.dev.yaml --yes",
-        f"pulumi stack select --create dev --cwd {L}/iam",
-        f"pulumi up --stack dev --cwd {P}/iam --config-file {L}/iam/Pulumi.dev.yaml --yes",
-        f"pulumi stack select --create dev --cwd {L}/compute",
-        f"pulumi up --stack dev --cwd {P}/compute --config-file {L}/compute/Pulumi.dev.yaml --yes",
+        command
+        for layer in LAYERS
+        for command in (
+            f"pulumi stack select --create dev --cwd {L}/{layer.name}",
+            f"pulumi up --stack dev --cwd {P}/{layer.name} --config-file "
+            f"{L}/{layer.name}/Pulumi.dev.yaml --yes",
+        )
     ]
     for env in run_envs(c):
         assert env["PULUMI_BACKEND_URL"] == f"file://{local_dir}/state"
@@ -685,11 +826,11 @@ def test_local_destroy_and_outputs_use_the_same_local_stacks(
 ) -> None:
     L = local_dir / "projects"
     c = MockContext(run=ok())
-    tasks.destroy(c, env="dev", layer="compute", yes=True, local=True)
+    tasks.destroy(c, env="dev", layer=LAST.name, yes=True, local=True)
     assert commands(c) == [
-        f"pulumi stack select dev --cwd {L}/compute",
-        f"pulumi destroy --stack dev --cwd {P}/compute --config-file {L}/compute/Pulumi.dev.yaml"
-        " --yes",
+        f"pulumi stack select dev --cwd {L}/{LAST.name}",
+        f"pulumi destroy --stack dev --cwd {P}/{LAST.name} --config-file "
+        f"{L}/{LAST.name}/Pulumi.dev.yaml --yes",
     ]
     c = MockContext(run=ok("{}"))
     tasks.outputs(c, env="dev", local=True)
@@ -707,7 +848,7 @@ def test_local_destroy_with_no_emulator_running_has_nothing_to_do(
     c = MockContext(run=ok())
     tasks.destroy(c, env="dev", yes=True, local=True)
     assert commands(c) == []
-    assert "nothing to destroy" in capsys.readouterr().out
+    assert "nothing is deployed locally: nothing to do" in capsys.readouterr().out
 
 
 def test_local_outputs_with_no_emulator_running_says_how_to_deploy(
@@ -733,35 +874,9 @@ def test_local_preview_hint_keeps_the_local_flag(
     )
 
 
-def test_a_cycle_in_the_layer_declaration_is_an_error_before_anything_runs(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    from shared import deploy as chain
-    from shared.layers import Layer, deploy_order
-
-    cyclic = (
-        Layer("storage", "s", depends_on=("compute",)),
-        Layer("iam", "i", depends_on=("storage",)),
-        Layer("compute", "c", depends_on=("iam",)),
-    )
-    monkeypatch.setattr(chain, "deploy_order", lambda: deploy_order(cyclic))
-    c = MockContext(run=ok())
-    with pytest.raises(Exit, match="error: layer dependencies form a cycle: "):
-        tasks.deploy(c, env="dev", yes=True)
-    assert commands(c) == []
-
-
-@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "outputs"])
-def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
-    c = MockContext(run=ok("{}"))
-    getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
-    assert commands(c)
-    assert run_envs(c) == [{"PULUMI_BACKEND_URL": "file:///srv/pulumi-state"}] * len(commands(c))
-
-
 # -- exit codes: 2 for bad input, 1 for a failure (tasks.py docstring) -------------------------
 
-USER_ERRORS = {
+USER_ERRORS: dict[str, Callable[[MockContext], None]] = {
     "unknown environment": lambda c: tasks.deploy(c, env=unused_environment_name("qa")),
     "unknown layer": lambda c: tasks.preview(c, env="dev", layer="network"),
     "flags that cannot be combined": lambda c: tasks.deploy(
@@ -776,12 +891,13 @@ USER_ERRORS = {
 
 @pytest.mark.parametrize("run_task", USER_ERRORS.values(), ids=USER_ERRORS.keys())
 def test_bad_input_exits_2_before_changing_anything(
-    run_task: Callable[[MockContext], None],
+    run_task: Callable[[MockContext], None], outputs: Outputs
 ) -> None:
-    c = MockContext(run=ok(json.dumps(OUTPUTS["compute"])))
+    c = MockContext(run=ok(json.dumps(outputs[LAST.name])))
     with pytest.raises(Exit) as raised:
         run_task(c)
     assert raised.value.code == 2
+    assert raised.value.message.startswith("error: ")
     assert not any(
         f" {verb} " in f" {command} " for command in commands(c) for verb in ("up", "destroy")
     )
@@ -796,12 +912,14 @@ def test_missing_pulumi_executable_is_bad_set_up_exit_2(monkeypatch: pytest.Monk
 
 FAILURES = {
     "a layer fails": lambda: tasks.deploy(MockContext(run=failed()), env="dev", yes=True),
-    "a preview fails": lambda: tasks.preview(MockContext(run=failed()), env="dev", layer="storage"),
+    "a preview fails": lambda: tasks.preview(
+        MockContext(run=failed()), env="dev", layer=FIRST.name
+    ),
     "a destroy fails": lambda: tasks.destroy(
         MockContext(
             run={
-                f"pulumi stack select dev --cwd {P}/compute": ok(),
-                f"pulumi destroy --stack dev --cwd {P}/compute --yes": failed(),
+                f"pulumi stack select dev --cwd {P}/{LAST.name}": ok(),
+                f"pulumi destroy --stack dev --cwd {P}/{LAST.name} --yes": failed(),
             }
         ),
         env="dev",
@@ -816,6 +934,7 @@ def test_a_failure_exits_1(run_task: Callable[[], None]) -> None:
     with pytest.raises(Exit) as raised:
         run_task()
     assert raised.value.code == 1
+    assert raised.value.message.startswith("error: ")
 
 
 def test_the_emulator_not_answering_is_a_failure_exit_1(

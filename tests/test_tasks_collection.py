@@ -18,7 +18,7 @@ from invoke import Collection, Exit, MockContext, Result, Task, task
 import tasks
 from shared import consistency_tasks
 from shared.layers import REPO_ROOT
-from tests.conftest import unused_environment_name
+from shared.testing import unused_environment_name
 
 # (PyYAML is not listed: invoke itself imports it to read its configuration files.)
 HEAVY_MODULES = ("pulumi", "pulumi_aws", "boto3", "botocore", "moto")
@@ -97,11 +97,15 @@ def lint_commands() -> list[str]:
     workflows = " ".join(
         str(path.relative_to(REPO_ROOT)) for path in sorted(tasks.WORKFLOWS_DIR.glob("*.yml"))
     )
+    actions = " ".join(
+        str(path.relative_to(REPO_ROOT)) for path in sorted(tasks.ACTIONS_DIR.glob("*/action.yml"))
+    )
     python = shlex.quote(sys.executable)
     return [
         f"{python} -m ruff check .",
         f"{python} -m ruff format --check .",
         f"{python} -m check_jsonschema --builtin-schema vendor.github-workflows {workflows}",
+        f"{python} -m check_jsonschema --builtin-schema vendor.github-actions {actions}",
     ]
 
 
@@ -113,14 +117,19 @@ def test_lint_runs_ruff_check_ruff_format_and_the_workflow_schema() -> None:
 
 
 def test_lint_runs_every_check_and_names_the_failed_ones() -> None:
-    ruff_check, ruff_format, schema = lint_commands()
+    ruff_check, ruff_format, schema, action_schema = lint_commands()
     c = MockContext(
-        run={ruff_check: Result(exited=1), ruff_format: Result(exited=0), schema: Result(exited=1)}
+        run={
+            ruff_check: Result(exited=1),
+            ruff_format: Result(exited=0),
+            schema: Result(exited=1),
+            action_schema: Result(exited=0),
+        }
     )
     with pytest.raises(Exit) as raised:
         tasks.lint(c)
-    assert raised.value.message == f"lint failed: {ruff_check}; {schema}"
-    assert len(c.run.call_args_list) == 3
+    assert raised.value.message == f"error: lint failed: {ruff_check}; {schema}"
+    assert len(c.run.call_args_list) == 4
 
 
 def test_test_task_runs_pytest_with_the_interpreter_running_invoke() -> None:

@@ -1,7 +1,7 @@
 """Compute layer: log group, validator Lambda, S3 notification, failed-event alarm."""
 
-import compute_layer
+from compute_layer import define_stack
 
 from shared.stack import StackContext
 
-compute_layer.define_stack(StackContext.load("compute"))
+define_stack(StackContext.load(__file__))

@@ -1,16 +1,18 @@
-"""The compute layer: log group, validator Lambda, S3 trigger and the failed-event alarm."""
+"""The compute layer: log group, validator Lambda, S3 trigger and failed-event destination.
+
+The function and its log group are named by the iam layer, whose role may log only there;
+the alarms that watch them belong to the observability layer."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Literal
 
 import pulumi
 import pulumi_aws as aws
-from pydantic import Field, StringConstraints
+from pydantic import Field
 from validator.settings import DEFAULT_MAX_JSON_DOCUMENT_BYTES, DEFAULT_MAX_OBJECT_BYTES
 
-from shared import naming
 from shared.errors import SettingsError
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext, UpstreamStack
@@ -43,12 +45,6 @@ class ComputeSettings(StackSettings):
     max_retry_attempts: int = Field(2, ge=0, le=2, description="0, 1 or 2")
     max_event_age_seconds: int = Field(
         6 * 60 * 60, ge=60, le=6 * 60 * 60, description="whole seconds from 60 to 21600"
-    )
-    alarm_actions: list[
-        Annotated[str, StringConstraints(pattern=r"^arn:aws[a-z-]*:[a-z0-9-]+:")]
-    ] = Field(
-        default_factory=list,
-        description='a list of ARNs to notify, e.g. ["arn:aws:sns:us-east-1:123456789012:alerts"]',
     )
 
 
@@ -90,20 +86,17 @@ class ComputeLayer(pulumi.ComponentResource):
         iam = context.upstream("iam", parent=self)
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         tags = context.tags
-        function_name = context.name(naming.FUNCTION)
-        self.table_name = storage.require("table_name")
-        self.bucket_name = storage.require("bucket_name")
 
         self.log_group = aws.cloudwatch.LogGroup(
             "validator-log-group",
-            name=naming.log_group_name(function_name),
+            name=iam.require("validator_log_group_name"),
             retention_in_days=settings.log_retention_days,
             tags=tags,
             opts=child,
         )
         self.function = aws.lambda_.Function(
             "validator-function",
-            name=function_name,
+            name=iam.require("validator_function_name"),
             description=f"Validates raw data uploaded to the {context.environment} bucket",
             role=iam.require("role_arn"),
             runtime=RUNTIME,
@@ -115,7 +108,7 @@ class ComputeLayer(pulumi.ComponentResource):
             logging_config={"log_format": "JSON", "log_group": self.log_group.name},
             environment={
                 "variables": {
-                    "METADATA_TABLE_NAME": self.table_name,
+                    "METADATA_TABLE_NAME": storage.require("table_name"),
                     "ENVIRONMENT": context.environment,
                     "MAX_OBJECT_BYTES": str(settings.max_object_bytes),
                     "MAX_JSON_DOCUMENT_BYTES": str(settings.max_json_document_bytes),
@@ -146,42 +139,20 @@ class ComputeLayer(pulumi.ComponentResource):
         )
         aws.s3.BucketNotification(
             "rawdata-bucket-notification",
-            bucket=self.bucket_name,
+            bucket=storage.require("bucket_name"),
             lambda_functions=[
                 {"lambda_function_arn": self.function.arn, "events": ["s3:ObjectCreated:*"]}
             ],
             # S3 checks it may invoke the function when the notification is saved.
             opts=pulumi.ResourceOptions(parent=self, depends_on=[invoke_permission]),
         )
-        aws.cloudwatch.MetricAlarm(
-            "validator-dlq-alarm",
-            name=context.name(naming.FAILURE_ALARM),
-            alarm_description=(
-                f"Events the {context.environment} validator failed to process are waiting "
-                "in its dead-letter queue (see README: replaying failed events)"
-            ),
-            namespace="AWS/SQS",
-            metric_name="ApproximateNumberOfMessagesVisible",
-            dimensions={"QueueName": storage.require("dead_letter_queue_name")},
-            statistic="Maximum",
-            period=300,
-            evaluation_periods=1,
-            threshold=0,
-            comparison_operator="GreaterThanThreshold",
-            treat_missing_data="notBreaching",
-            alarm_actions=settings.alarm_actions,
-            ok_actions=settings.alarm_actions,
-            tags=tags,
-            opts=child,
-        )
         self.register_outputs({"function_arn": self.function.arn})
 
 
 def define_stack(context: StackContext) -> ComputeLayer:
     layer = ComputeLayer(context, read_settings(ComputeSettings, context.layer.project))
-    context.export("function_arn", layer.function.arn)
     context.export("function_name", layer.function.name)
+    context.export("function_arn", layer.function.arn)
     context.export("log_group_name", layer.log_group.name)
-    context.export("bucket_name", layer.bucket_name)
-    context.export("table_name", layer.table_name)
+    context.export("function_timeout_seconds", layer.function.timeout)
     return layer

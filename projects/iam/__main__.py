@@ -1,7 +1,7 @@
 """IAM layer: the validator's execution role and least-privilege policy."""
 
-import iam_layer
+from iam_layer import define_stack
 
 from shared.stack import StackContext
 
-iam_layer.define_stack(StackContext.load("iam"))
+define_stack(StackContext.load(__file__))

@@ -8,10 +8,16 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from shared import naming
-from shared.policy import XRAY_WRITE_ACTIONS
+from shared.aws_resources import LAMBDA_LOG_GROUP_PREFIX, XRAY_WRITE_ACTIONS
+from shared.naming import NamePart
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext
+
+# The parts of each physical name: {environment}-{service}-{resource}. The function's name is
+# decided here, with the role that runs it: the role may write logs only to its log group.
+ROLE: NamePart = ("validator", "role")
+POLICY: NamePart = ("validator", "policy")
+FUNCTION: NamePart = ("validator", "function")
 
 
 class IamSettings(StackSettings):
@@ -99,7 +105,8 @@ class IamLayer(pulumi.ComponentResource):
         identity = aws.get_caller_identity_output(opts=pulumi.InvokeOutputOptions(parent=self))
         partition = aws.get_partition_output(opts=pulumi.InvokeOutputOptions(parent=self))
 
-        function_name = context.name(naming.FUNCTION)
+        self.function_name = context.name(FUNCTION)
+        self.log_group_name = f"{LAMBDA_LOG_GROUP_PREFIX}{self.function_name}"
         log_group_arn = pulumi.Output.concat(
             "arn:",
             partition.partition,
@@ -108,13 +115,13 @@ class IamLayer(pulumi.ComponentResource):
             ":",
             identity.account_id,
             ":log-group:",
-            naming.log_group_name(function_name),
+            self.log_group_name,
         )
 
         self.role = aws.iam.Role(
             "validator-role",
-            name=context.name(naming.ROLE),
-            description=f"Execution role of {function_name}",
+            name=context.name(ROLE),
+            description=f"Execution role of {self.function_name}",
             assume_role_policy=identity.account_id.apply(assume_role_policy),
             tags=context.tags,
             opts=child,
@@ -127,8 +134,10 @@ class IamLayer(pulumi.ComponentResource):
         ).apply(lambda arns: json.dumps(validator_policy(**arns, tracing=tracing)))
         self.policy = aws.iam.Policy(
             "validator-policy",
-            name=context.name(naming.POLICY),
-            description=f"What {function_name} may do in {context.environment}, and nothing else",
+            name=context.name(POLICY),
+            description=(
+                f"What {self.function_name} may do in {context.environment}, and nothing else"
+            ),
             policy=document,
             tags=context.tags,
             opts=child,
@@ -147,5 +156,7 @@ def define_stack(context: StackContext) -> IamLayer:
     context.export("role_arn", layer.role.arn)
     context.export("role_name", layer.role.name)
     context.export("policy_arn", layer.policy.arn)
+    context.export("validator_function_name", layer.function_name)
+    context.export("validator_log_group_name", layer.log_group_name)
     context.export("tracing", context.tracing)
     return layer

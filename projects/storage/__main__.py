@@ -1,7 +1,7 @@
 """Storage layer: raw-data bucket, metadata table, dead-letter queue."""
 
-import storage_layer
+from storage_layer import define_stack
 
 from shared.stack import StackContext
 
-storage_layer.define_stack(StackContext.load("storage"))
+define_stack(StackContext.load(__file__))

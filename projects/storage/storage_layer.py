@@ -9,13 +9,18 @@ import pulumi
 import pulumi_aws as aws
 from pydantic import Field, model_validator
 
-from shared import naming
+from shared.naming import NamePart
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext
 
 DEAD_LETTER_RETENTION_SECONDS = 14 * 24 * 60 * 60  # the SQS maximum
 TABLE_HASH_KEY = "object_key"
 TABLE_RANGE_KEY = "version_id"  # the bucket is versioned: one item per object version
+
+# The parts of each physical name: {environment}-{service}-{resource}.
+BUCKET: NamePart = ("rawdata", "bucket")
+TABLE: NamePart = ("metadata", "table")
+DEAD_LETTER_QUEUE: NamePart = ("validator", "dlq")
 
 
 CAPACITY_RULE = "a whole number from 1 to 40000, only with tableBillingMode PROVISIONED"
@@ -93,7 +98,7 @@ class StorageLayer(pulumi.ComponentResource):
 
         self.bucket = aws.s3.Bucket(
             "rawdata-bucket",
-            bucket=context.name(naming.BUCKET, settings.bucket_name_suffix),
+            bucket=context.name(BUCKET, settings.bucket_name_suffix),
             force_destroy=settings.force_destroy,
             tags=tags,
             opts=stateful,
@@ -152,7 +157,7 @@ class StorageLayer(pulumi.ComponentResource):
         provisioned = settings.table_billing_mode == "PROVISIONED"
         self.table = aws.dynamodb.Table(
             "metadata-table",
-            name=context.name(naming.TABLE),
+            name=context.name(TABLE),
             billing_mode=settings.table_billing_mode,
             read_capacity=settings.table_read_capacity if provisioned else None,
             write_capacity=settings.table_write_capacity if provisioned else None,
@@ -170,7 +175,7 @@ class StorageLayer(pulumi.ComponentResource):
 
         self.dead_letter_queue = aws.sqs.Queue(
             "validator-dlq",
-            name=context.name(naming.DEAD_LETTER_QUEUE),
+            name=context.name(DEAD_LETTER_QUEUE),
             message_retention_seconds=DEAD_LETTER_RETENTION_SECONDS,
             sqs_managed_sse_enabled=True,
             tags=tags,

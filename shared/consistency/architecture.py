@@ -3,7 +3,7 @@
 After ``normalise_stack`` has taken the environment out, every environment of a layer must
 declare the same resources (type + logical name) with the same parent, dependencies,
 ``protect`` flag and inputs, and export the same keys with the same values, except where
-``shared.knobs`` declares an environment knob. Differences are reported at the shallowest
+a layer's ``layer.yaml`` declares an environment knob. Differences are reported at the shallowest
 path that differs: a policy statement present only in prod is one difference at
 ``policy.Statement[WriteTraces]``, not one per field inside it.
 """
@@ -18,15 +18,19 @@ from typing import Any
 
 from shared.consistency.normalise import (
     ABSENT,
-    EXISTS,
-    STACK_RESOURCE,
     NormalisedStack,
     children,
     index_paths,
     join_path,
 )
 from shared.consistency.report import Finding
-from shared.knobs import KNOBS, Knob, knob_covering
+from shared.layers import EXISTS, STACK_RESOURCE, Knob
+
+
+def knob_covering(layer: str, resource: str, path: str, knobs: Sequence[Knob]) -> Knob | None:
+    """The knob that allows ``path`` of ``resource`` in ``layer`` to differ, if any."""
+    return next((knob for knob in knobs if knob.covers(layer, resource, path)), None)
+
 
 ARCHITECTURE = "architecture"
 STALE_KNOB = "allowlist"
@@ -88,7 +92,7 @@ def _finding(layer: str, resource: str, difference: PathDifference, message: str
 
 
 def compare_layer(
-    layer: str, stacks: Sequence[NormalisedStack], knobs: Sequence[Knob] = KNOBS
+    layer: str, stacks: Sequence[NormalisedStack], knobs: Sequence[Knob]
 ) -> list[Finding]:
     """Every difference between the environments of one layer that no knob allows."""
     findings: list[Finding] = []
@@ -100,6 +104,8 @@ def compare_layer(
         resource_type, name = key
         present = [stack.environment for stack in stacks if key in stack.resources]
         if len(present) != len(stacks):
+            if knob_covering(layer, name, EXISTS, knobs) is not None:
+                continue
             values = {env: "present" if env in present else ABSENT for env in environments}
             message = f"{resource_type} is declared only in {', '.join(present)}"
             findings.append(_finding(layer, name, PathDifference("", values), message))
@@ -135,10 +141,27 @@ def _paths_by_resource(stack: NormalisedStack) -> dict[str, dict[str, Any]]:
     return paths
 
 
+def _knob_value(paths: dict[str, dict[str, Any]], knob: Knob) -> Any:
+    """A knob's value in one environment: the value at its path; for a glob, the one value
+    its resources share, or the list of them; for ``(exists)``, the resources that exist."""
+    names = sorted(name for name in paths if knob.names(name))
+    if knob.input == EXISTS:
+        return names if names else ABSENT
+    values = [paths[name].get(knob.input, ABSENT) for name in names]
+    present = [value for value in values if value is not ABSENT]
+    if not present:
+        return ABSENT
+    if not knob.is_pattern:
+        return present[0]
+    distinct = {_canonical(value): value for value in present}
+    return next(iter(distinct.values())) if len(distinct) == 1 else present
+
+
 def difference_matrix(
-    stacks_by_layer: Mapping[str, Sequence[NormalisedStack]], knobs: Sequence[Knob] = KNOBS
+    stacks_by_layer: Mapping[str, Sequence[NormalisedStack]], knobs: Sequence[Knob]
 ) -> tuple[list[MatrixRow], list[Finding]]:
-    """One row per knob with its value in each environment; knobs that match nothing."""
+    """One row per knob with its value in each environment; knobs that match nothing (an
+    ``(exists)`` knob may: no environment need have such a resource)."""
     rows: list[MatrixRow] = []
     stale: list[Finding] = []
     indexes = {
@@ -151,12 +174,10 @@ def difference_matrix(
         if not stacks:
             continue
         values = {
-            stack.environment: indexes[(knob.layer, stack.environment)]
-            .get(knob.resource, {})
-            .get(knob.input, ABSENT)
+            stack.environment: _knob_value(indexes[(knob.layer, stack.environment)], knob)
             for stack in stacks
         }
-        if all(value is ABSENT for value in values.values()):
+        if knob.input != EXISTS and all(value is ABSENT for value in values.values()):
             stale.append(
                 Finding(
                     check=STALE_KNOB,
@@ -164,8 +185,8 @@ def difference_matrix(
                     environment=", ".join(values),
                     resource=knob.resource,
                     input=knob.input,
-                    message="this knob in shared/knobs.py matches nothing the stacks declare: "
-                    "fix its resource or input path, or remove it",
+                    message=f"this knob in projects/{knob.layer}/layer.yaml matches nothing the "
+                    "stacks declare: fix its resource or input path, or remove it",
                     values=values,
                 )
             )

@@ -2,11 +2,12 @@
 
 1. architecture: after taking the environment out of names, the same resources, parents,
    dependencies, ``protect`` flags, inputs and exports in every environment, except the
-   knobs declared in ``shared.knobs``;
+   knobs each layer declares in its ``layer.yaml``;
 2. the difference matrix: one row per knob, one column per environment;
 3. the policy rules of ``shared.policy`` on every rendered stack;
 4. the settings several layers share agree across each environment's stack files;
-plus the preconditions: every layer has a stack file per environment, every stack renders,
+plus the preconditions: every layer has a stack file per environment and the promotion order
+names exactly those environments, every stack renders and exports what its layer declares,
 no stack names another environment, every knob matches something.
 """
 
@@ -15,7 +16,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.consistency.architecture import (
@@ -27,52 +27,44 @@ from shared.consistency.architecture import (
 )
 from shared.consistency.normalise import (
     ABSENT,
-    STACK_RESOURCE,
     NormalisedStack,
     display,
     environment_token,
     leaf_paths,
     normalise_stack,
 )
-from shared.consistency.report import (
-    BOLD,
-    DIM,
-    GREEN,
-    RED,
-    YELLOW,
-    Finding,
-    Painter,
-    findings_table,
-    format_table,
-    json_values,
-)
+from shared.consistency.report import Finding, findings_table, json_values
 from shared.consistency.stack_files import (
     SHARED_SETTINGS_CHECK,
     STACK_FILES,
     missing_stack_files,
+    promotion_order_mismatches,
     shared_setting_disagreements,
     shared_settings,
 )
 from shared.environments import environments as environments_with_stack_files
 from shared.environments import stack_file
-from shared.knobs import KNOBS, Knob
-from shared.layers import PROJECTS_DIR, deploy_order, get_layer
+from shared.layers import STACK_RESOURCE, Knob, LayerGraph, load_graph
+from shared.text import BOLD, DIM, GREEN, RED, YELLOW, Painter, format_table, plural
 
 if TYPE_CHECKING:
     from shared.harness import RenderedStack
 
 RENDER = "render"
+CONTRACT = "contract"
 ISOLATION = "isolation"
 POLICY = "policy"
 
 # Report order, with what a passing check proved.
 CHECK_TITLES: dict[str, tuple[str, str]] = {
-    STACK_FILES: ("stack files", "every layer has a stack file for every environment"),
+    STACK_FILES: ("stack files", "every layer has a stack file for every environment, and "
+                  "projects/environments.yaml orders exactly those environments"),
     SHARED_SETTINGS_CHECK: ("shared settings", "{settings} agree across each environment's "
                             "stack files"),
     RENDER: ("render", "{stacks} stacks rendered offline"),
+    CONTRACT: ("contract", "every stack exports exactly what its layer.yaml declares"),
     ISOLATION: ("isolation", "no stack names another environment"),
-    ARCHITECTURE: ("architecture", "identical across environments apart from the {knobs} knobs"),
+    ARCHITECTURE: ("architecture", "identical across environments apart from the {knobs}"),
     STALE_KNOB: ("allowlist", "every knob matches an input the stacks declare"),
     POLICY: ("policy", "tags, names, IAM least privilege and isolation, bucket protections, "
              "tracing and log retention hold in every stack"),
@@ -83,6 +75,7 @@ Rendered = dict[str, dict[str, "RenderedStack"]]  # environment -> layer -> stac
 
 @dataclass
 class CheckReport:
+    graph: LayerGraph
     environments: list[str]
     rendered: Rendered
     matrix: list[MatrixRow]
@@ -101,7 +94,7 @@ class CheckReport:
         return {
             "ok": self.ok,
             "environments": self.environments,
-            "layers": [layer.name for layer in deploy_order()],
+            "layers": self.graph.names,
             "stacks_rendered": self.stack_count,
             "matrix": [
                 {
@@ -117,7 +110,7 @@ class CheckReport:
         }
 
     def format(self, paint: Painter) -> str:
-        layers = [layer.name for layer in deploy_order()]
+        layers = self.graph.names
         lines = [
             paint(
                 f"Checked {self.stack_count} stacks: {len(layers)} layers ({', '.join(layers)}) "
@@ -125,7 +118,7 @@ class CheckReport:
                 BOLD,
             ),
             "",
-            paint("Difference matrix: the environment knobs (shared/knobs.py)", BOLD),
+            paint("Difference matrix: the environment knobs (projects/<layer>/layer.yaml)", BOLD),
             format_matrix(self.matrix, self.environments, paint),
             "",
         ]
@@ -137,11 +130,13 @@ class CheckReport:
             found = by_check.pop(check, [])
             if not found:
                 summary = proved.format(
-                    settings=settings, stacks=self.stack_count, knobs=len(self.knobs)
+                    settings=settings,
+                    stacks=self.stack_count,
+                    knobs=plural(len(self.knobs), "knob"),
                 )
                 lines.append(f"{paint('ok  ', GREEN)}  {title}: {summary}")
                 continue
-            lines.append(f"{paint('FAIL', RED, BOLD)}  {title}: {len(found)} violation(s)")
+            lines.append(f"{paint('FAIL', RED, BOLD)}  {title}: {plural(len(found), 'violation')}")
             lines += [findings_table(found, paint), ""]
         for check, found in by_check.items():  # a check added without a title
             lines += [f"{paint('FAIL', RED, BOLD)}  {check}", findings_table(found, paint)]
@@ -151,7 +146,9 @@ class CheckReport:
         else:
             counts = Counter(finding.check for finding in self.findings)
             detail = ", ".join(f"{check} {count}" for check, count in counts.items())
-            lines.append(paint(f"check FAILED: {len(self.findings)} violations ({detail})", RED))
+            lines.append(
+                paint(f"check FAILED: {plural(len(self.findings), 'violation')} ({detail})", RED)
+            )
         return "\n".join(lines)
 
 
@@ -176,25 +173,26 @@ def format_matrix(rows: Sequence[MatrixRow], environments: Sequence[str], paint:
     return format_table(headers, cells, paint, style)
 
 
-def render_all(environments: Sequence[str], projects_dir: Path) -> tuple[Rendered, list[Finding]]:
+def render_all(environments: Sequence[str], graph: LayerGraph) -> tuple[Rendered, list[Finding]]:
     """Every layer of every environment, chained by ``render_environment``: a layer that fails
-    is a finding, and only the layers depending on it are skipped. A layer without a stack file
-    is left to the stack-files check (the layers depending on it are still reported)."""
-    from shared.harness import LayerFailure, render_environment  # imports pulumi: only here
+    is a finding (a ``contract`` finding when it exports other keys than it declares), and only
+    the layers depending on it are skipped. A layer without a stack file is left to the
+    stack-files check (the layers depending on it are still reported)."""
+    from shared.harness import LayerContractError, LayerFailure, render_environment
 
     rendered: Rendered = {}
     findings: list[Finding] = []
     for environment in environments:
         failures: list[LayerFailure] = []
-        rendered[environment] = render_environment(
-            environment, projects_dir=projects_dir, failures=failures
-        )
-        findings += [
-            Finding(RENDER, failure.layer, environment, STACK_RESOURCE, "-", failure.message)
-            for failure in failures
-            if failure.blocked_by
-            or stack_file(get_layer(failure.layer), environment, projects_dir).is_file()
-        ]
+        rendered[environment] = render_environment(environment, graph=graph, failures=failures)
+        for failure in failures:
+            layer = graph.get(failure.layer)
+            if not failure.blocked_by and not stack_file(layer, environment).is_file():
+                continue
+            check = CONTRACT if isinstance(failure.error, LayerContractError) else RENDER
+            findings.append(
+                Finding(check, failure.layer, environment, STACK_RESOURCE, "-", failure.message)
+            )
     return rendered, findings
 
 
@@ -266,16 +264,17 @@ def policy_findings(rendered: Rendered, environments: Sequence[str]) -> list[Fin
 
 
 def run_check(
-    projects_dir: Path | None = None,
-    environments: Sequence[str] | None = None,
-    knobs: Sequence[Knob] = KNOBS,
+    graph: LayerGraph | None = None, environments: Sequence[str] | None = None
 ) -> CheckReport:
-    """Render and compare every layer in every environment found under ``projects_dir``."""
-    projects_dir = projects_dir or PROJECTS_DIR
-    environments = list(environments or environments_with_stack_files(projects_dir))
-    findings = missing_stack_files(projects_dir, environments)
-    findings += shared_setting_disagreements(projects_dir, environments)
-    rendered, render_findings = render_all(environments, projects_dir)
+    """Render and compare every layer in every environment of ``graph`` (default: this
+    repository's layers)."""
+    graph = graph or load_graph()
+    environments = list(environments or environments_with_stack_files(graph))
+    knobs = graph.knobs()
+    findings = missing_stack_files(graph, environments)
+    findings += promotion_order_mismatches(graph)
+    findings += shared_setting_disagreements(graph, environments)
+    rendered, render_findings = render_all(environments, graph)
     findings += render_findings
 
     normalised: dict[str, list[NormalisedStack]] = {
@@ -284,7 +283,7 @@ def run_check(
             for stacks in rendered.values()
             if layer.name in stacks
         ]
-        for layer in deploy_order()
+        for layer in graph
     }
     findings += environment_mentions(normalised, environments)
     for layer, stacks in normalised.items():
@@ -293,4 +292,4 @@ def run_check(
     matrix, stale_knobs = difference_matrix(normalised, knobs)
     findings += stale_knobs
     findings += policy_findings(rendered, environments)
-    return CheckReport(environments, rendered, matrix, findings, knobs)
+    return CheckReport(graph, environments, rendered, matrix, findings, knobs)

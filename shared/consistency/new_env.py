@@ -1,4 +1,4 @@
-"""``invoke new-env``: replicate an environment's stack files under a new name.
+"""``invoke new-env``: replicate an environment under a new name, all or nothing.
 
 Each layer's ``Pulumi.<source>.yaml`` is copied to ``Pulumi.<name>.yaml`` with the source
 environment's name replaced where it stands as a whole token in a value (``dev-alerts`` ->
@@ -6,17 +6,27 @@ environment's name replaced where it stands as a whole token in a value (``dev-a
 secrets-provider keys (``encryptionsalt``...: ``SECRETS_PROVIDER_KEYS``) are left out: they
 belong to the source's stack, and Pulumi writes fresh ones when the new stack is created. The
 result is parsed back and compared with the source, so a substitution that changes a value's
-YAML type (a new name like ``true``) or touches a key is refused instead of written. Existing
-files are never overwritten: every target is checked before anything is written, and each
-is created with exclusive mode.
+YAML type (a new name like ``true``) or touches a key is refused instead of written. The new
+environment is placed in the promotion order (after ``--after``, by default last).
+
+Nothing is written until the result is proven: the new files are first written into a
+scratch copy of ``projects/``, ``invoke check`` runs there over every environment, and only a
+passing result is moved into place, with the new environment's snapshots. Existing files are
+never overwritten (each new file is created with exclusive mode); a failure half-way removes
+what was written.
 """
 
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -24,11 +34,17 @@ from shared.consistency.normalise import environment_token
 from shared.environments import (
     SECRETS_PROVIDER_KEYS,
     environments,
+    promotion_file,
+    promotion_order,
+    read_stack_config,
     stack_file,
     validate_environment_name,
 )
-from shared.errors import StackEnvironmentError
-from shared.layers import PROJECTS_DIR, deploy_order
+from shared.errors import EXIT_FAILURE, StackEnvironmentError
+from shared.layers import LayerGraph, load_graph
+
+if TYPE_CHECKING:
+    from shared.consistency.check import CheckReport
 
 # A mapping key and its colon (``  aws:region:``), the rest of the line being the value. Keys
 # may contain colons (``aws:region``); the key ends at the first colon followed by a blank.
@@ -37,13 +53,28 @@ _KEY = re.compile(r"^(\s*(?:-\s+)?[^\s#'\"-][^#]*?:)(?=\s|$)")
 _SECRETS_KEY = re.compile(rf"^({'|'.join(SECRETS_PROVIDER_KEYS)})\s*:(?=\s|$)")
 
 
+class NewEnvironmentRefused(StackEnvironmentError):
+    """The new environment, as it would be written, fails ``invoke check``: nothing written."""
+
+    exit_code = EXIT_FAILURE
+
+    def __init__(self, message: str, report: CheckReport) -> None:
+        super().__init__(message)
+        self.report = report
+
+
 @dataclass
 class NewEnvironment:
     """What ``new_environment`` did."""
 
+    name: str
+    promotion_order: list[str]
     written: list[Path] = field(default_factory=list)
     # Per source stack file, the secrets-provider keys that were not copied.
     secrets_left_out: dict[Path, list[str]] = field(default_factory=dict)
+    report: CheckReport | None = None  # the check of the scratch copy, every environment
+    # The source's aws:allowedAccountIds, copied with its stack files (None: not set).
+    allowed_accounts: str | None = None
 
 
 def without_secrets_provider(text: str) -> tuple[str, list[str]]:
@@ -85,21 +116,18 @@ def _renamed_values(value: Any, source: str, name: str) -> Any:
     return value
 
 
-def planned_files(
-    name: str, source: str, projects_dir: Path = PROJECTS_DIR
-) -> list[tuple[Path, Path]]:
-    """(source file, new file) per layer, after every refusal that needs no writing."""
+def planned_files(name: str, source: str, graph: LayerGraph) -> dict[Path, tuple[Path, str]]:
+    """New stack file -> (its source file, its text), after every refusal that needs no
+    writing: the name's rule, an unknown or incomplete source, an existing file, a renaming
+    that would change more than the name."""
     validate_environment_name(name)
-    known = environments(projects_dir)
+    known = environments(graph)
     if source not in known:
         raise StackEnvironmentError(
             f"unknown source environment {source!r}; environments with stack files: "
             f"{', '.join(known) or 'none'}"
         )
-    pairs = [
-        (stack_file(layer, source, projects_dir), stack_file(layer, name, projects_dir))
-        for layer in deploy_order()
-    ]
+    pairs = [(stack_file(layer, source), stack_file(layer, name)) for layer in graph]
     missing = [str(source_file) for source_file, _ in pairs if not source_file.is_file()]
     if missing:
         raise StackEnvironmentError(
@@ -111,42 +139,10 @@ def planned_files(
             f"environment {name!r} already has stack files; refusing to overwrite "
             f"{', '.join(existing)} (choose another name, or delete them first)"
         )
-    return pairs
-
-
-def refuse_ordinary_words(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> None:
-    """Refuse a name the source environment's stacks already use as a word (``east`` in
-    ``us-east-1``, ``validator``, ``table``): it could not be told apart from the
-    environment when names are compared, so ``check`` could not prove anything about it."""
-    from shared.consistency.check import mentions_of, render_all  # renders: imports pulumi
-    from shared.consistency.normalise import normalise_stack
-
-    rendered, failures = render_all([source], projects_dir)
-    if failures:
-        raise StackEnvironmentError(
-            f"source environment {source!r} does not render: "
-            + "; ".join(failure.message for failure in failures)
-        )
-    for stack in rendered[source].values():
-        places = mentions_of(normalise_stack(stack), name)
-        if places:
-            resource, _, text = places[0]
-            raise StackEnvironmentError(
-                f"environment name {name!r} is already a word in {source}'s stacks "
-                f"({stack.layer} {resource}: {text}); it could not be told apart from the "
-                "environment in names: choose another name"
-            )
-
-
-def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -> NewEnvironment:
-    """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s, without its secrets keys."""
-    pairs = planned_files(name, source, projects_dir)
-    refuse_ordinary_words(name, source, projects_dir)
-    result = NewEnvironment()
-    contents = []
+    planned = {}
     for source_file, target in pairs:
         original = source_file.read_text()
-        kept, removed = without_secrets_provider(original)
+        kept, _ = without_secrets_provider(original)
         renamed = rename_in_values(kept, source, name)
         document = yaml.safe_load(original)
         if isinstance(document, dict):
@@ -157,11 +153,123 @@ def new_environment(name: str, source: str, projects_dir: Path = PROJECTS_DIR) -
                 f"the environment name (YAML reads {name!r} as another type, or a key "
                 "contains it); choose another name"
             )
+        planned[target] = (source_file, renamed)
+    return planned
+
+
+_ORDER_LINE = re.compile(r"^promotion_order:.*$", re.MULTILINE)
+
+
+def placed_in_order(order: list[str], name: str, after: str | None) -> list[str]:
+    """``order`` with ``name`` after ``after`` (default: at the end)."""
+    if after is None:
+        return [*order, name]
+    if after not in order:
+        raise StackEnvironmentError(
+            f"--after {after!r} is not in the promotion order; it is: {', '.join(order)}"
+        )
+    position = order.index(after) + 1
+    return [*order[:position], name, *order[position:]]
+
+
+def promotion_text(path: Path, order: list[str]) -> str:
+    """The promotion file with its list replaced, comments kept."""
+    line = f"promotion_order: [{', '.join(order)}]"
+    text = path.read_text()
+    if len(_ORDER_LINE.findall(text)) == 1 and yaml.safe_load(text).keys() == {"promotion_order"}:
+        candidate = _ORDER_LINE.sub(line, text)
+        if yaml.safe_load(candidate) == {"promotion_order": order}:
+            return candidate
+    return f"{line}\n"
+
+
+@contextmanager
+def scratch_copy(graph: LayerGraph) -> Iterator[LayerGraph]:
+    """A throw-away copy of the projects folder (without caches), as a graph."""
+    with tempfile.TemporaryDirectory(prefix="new-env-") as folder:
+        copy = Path(folder) / graph.projects_dir.name
+        shutil.copytree(
+            graph.projects_dir, copy, ignore=shutil.ignore_patterns("__pycache__", ".pytest_cache")
+        )
+        yield load_graph(copy)
+
+
+def _moved(path: Path, graph: LayerGraph, into: LayerGraph) -> Path:
+    return into.projects_dir / path.relative_to(graph.projects_dir)
+
+
+def new_environment(
+    name: str, source: str, after: str | None = None, graph: LayerGraph | None = None
+) -> NewEnvironment:
+    """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s, place ``name`` in the
+    promotion order and write its snapshots, if and only if ``invoke check`` then passes."""
+    from shared.consistency.check import run_check
+    from shared.consistency.snapshots import snapshot_path, snapshot_text
+
+    graph = graph or load_graph()
+    planned = planned_files(name, source, graph)
+    order = placed_in_order(promotion_order(graph), name, after)
+    order_file = promotion_file(graph)
+    order_text = promotion_text(order_file, order)
+    result = NewEnvironment(name, order)
+    for source_file, _ in planned.values():
+        _, removed = without_secrets_provider(source_file.read_text())
         if removed:
             result.secrets_left_out[source_file] = removed
-        contents.append((target, renamed))
-    for target, text in contents:
-        with target.open("x") as file:  # "x": fail rather than overwrite, even in a race
-            file.write(text)
-        result.written.append(target)
+    result.allowed_accounts = next(
+        (
+            accounts
+            for layer in graph
+            if (accounts := read_stack_config(layer, source).get("aws:allowedAccountIds"))
+        ),
+        None,
+    )
+
+    with scratch_copy(graph) as scratch:
+        for target, (_, text) in planned.items():
+            _moved(target, graph, scratch).write_text(text)
+        _moved(order_file, graph, scratch).write_text(order_text)
+        report = run_check(scratch)
+        result.report = report
+        if not report.ok:
+            problems = "; ".join(str(finding) for finding in report.findings[:3])
+            more = len(report.findings) - 3
+            raise NewEnvironmentRefused(
+                f"environment {name!r} was not created: `invoke check` fails with it "
+                f"(tried on a scratch copy; nothing was written): {problems}"
+                + (f"; and {more} more" if more > 0 else ""),
+                report,
+            )
+        snapshots = {
+            snapshot_path(layer, name): snapshot_text(report.rendered[name][layer.name])
+            for layer in graph
+        }
+    new_files = {target: text for target, (_, text) in planned.items()}
+    _move_into_place({**new_files, **snapshots}, order_file, order_text, result)
     return result
+
+
+def _move_into_place(
+    files: dict[Path, str], order_file: Path, order_text: str, result: NewEnvironment
+) -> None:
+    """Create every file, never overwriting one, then the new promotion order; on any failure
+    (an interrupt included) remove the files created, so nothing is half-applied."""
+    try:
+        for path, text in files.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with path.open("x") as file:  # "x": fail rather than overwrite, even in a race
+                file.write(text)
+            result.written.append(path)
+        _replace(order_file, order_text)
+    except BaseException:
+        for path in result.written:
+            path.unlink(missing_ok=True)
+        result.written.clear()
+        raise
+
+
+def _replace(path: Path, text: str) -> None:
+    """Replace ``path`` atomically (a reader sees the old or the new file, never half)."""
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.write_text(text)
+    os.replace(temporary, path)

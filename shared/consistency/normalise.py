@@ -19,6 +19,8 @@ from dataclasses import dataclass
 from functools import cache
 from typing import TYPE_CHECKING, Any
 
+from shared.layers import STACK_RESOURCE
+
 if TYPE_CHECKING:
     from shared.harness import RenderedStack
 
@@ -26,10 +28,8 @@ ENV_PLACEHOLDER = "{env}"
 # pulumi.runtime.rpc.UNKNOWN: what an Output the harness could not resolve deserialises to.
 UNKNOWN_SENTINEL = "04da6b54-80e4-46f7-96ec-b56ff0331ba9"
 UNKNOWN_DISPLAY = "<unknown until deploy>"
-STACK_RESOURCE = "<stack>"  # the resource column of stack-level facts (exports)
 
 # Pseudo-inputs: what the engine records about a resource besides its inputs.
-EXISTS = "(exists)"
 PARENT = "(parent)"
 DEPENDENCIES = "(dependencies)"
 PROTECT = "(protect)"

@@ -13,7 +13,7 @@ from shared.consistency.normalise import (
     display,
     leaf_paths,
 )
-from shared.consistency.report import BOLD, DIM, Painter, format_table
+from shared.text import BOLD, DIM, Painter, format_table
 
 if TYPE_CHECKING:
     from shared.harness import RenderedStack

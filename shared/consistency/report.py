@@ -1,20 +1,13 @@
-"""Findings, aligned tables and colour (only on a terminal), and their JSON form."""
+"""Findings of ``invoke check``, shown side by side, and their JSON form."""
 
 from __future__ import annotations
 
-import os
-import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, TextIO
+from typing import Any
 
 from shared.consistency.normalise import ABSENT, display
-
-RED = "31"
-GREEN = "32"
-YELLOW = "33"
-BOLD = "1"
-DIM = "2"
+from shared.text import BOLD, RED, YELLOW, Painter, format_table
 
 
 @dataclass(frozen=True)
@@ -61,53 +54,6 @@ class Finding:
 def json_values(values: dict[str, Any]) -> dict[str, Any]:
     """Values for ``--json``: an absent value is ``null``."""
     return {key: None if value is ABSENT else value for key, value in values.items()}
-
-
-def use_colour(stream: TextIO = sys.stdout) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org)."""
-    return stream.isatty() and not os.environ.get("NO_COLOR")
-
-
-class Painter:
-    def __init__(self, enabled: bool) -> None:
-        self.enabled = enabled
-
-    def __call__(self, text: str, *codes: str) -> str:
-        if not self.enabled or not codes:
-            return text
-        return f"\x1b[{';'.join(codes)}m{text}\x1b[0m"
-
-
-# A cell style chooser: (row index, column index, text) -> ANSI codes.
-CellStyle = Callable[[int, int, str], tuple[str, ...]]
-
-
-def format_table(
-    headers: Sequence[str],
-    rows: Sequence[Sequence[str]],
-    paint: Painter,
-    style: CellStyle | None = None,
-    indent: str = "  ",
-) -> str:
-    """Columns padded to their widest cell; widths counted before any colour is added."""
-    widths = [len(header) for header in headers]
-    for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
-
-    def line(cells: Sequence[str], styles: Sequence[tuple[str, ...]]) -> str:
-        padded = [
-            paint(cell.ljust(width), *codes)
-            for cell, width, codes in zip(cells, widths, styles, strict=True)
-        ]
-        return (indent + "  ".join(padded)).rstrip()
-
-    out = [line(headers, [(BOLD,)] * len(headers))]
-    for row_index, row in enumerate(rows):
-        styles = [
-            style(row_index, column, cell) if style else () for column, cell in enumerate(row)
-        ]
-        out.append(line(row, styles))
-    return "\n".join(out)
 
 
 def _common_start(texts: list[str]) -> int:

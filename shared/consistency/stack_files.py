@@ -1,22 +1,33 @@
-"""The stack files themselves: which environments exist, and the settings layers share.
+"""The stack files themselves: which environments exist, their promotion order, and the
+settings layers share.
 
-Read straight from ``projects/<layer>/Pulumi.<env>.yaml`` (no Pulumi import), so these checks
-run, and name the file at fault, even when a stack cannot be rendered.
+Read straight from ``projects/<layer>/Pulumi.yaml`` and ``Pulumi.<env>.yaml`` (no Pulumi
+import), so these checks run, and name the file at fault, even when a stack cannot be
+rendered.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from pathlib import Path
 
 from shared.consistency.architecture import odd_ones_out
 from shared.consistency.report import Finding
-from shared.environments import read_stack_config, stack_file
-from shared.layers import deploy_order
+from shared.environments import (
+    PROMOTION_FILE,
+    promotion_order,
+    read_stack_config,
+    stack_file,
+    stack_file_environments,
+)
+from shared.errors import PipelineError
+from shared.layers import LayerGraph
 
 STACK_FILES = "stack-files"
 SHARED_SETTINGS_CHECK = "shared-settings"
+
+
+NOT_SET = "(not set)"
 
 
 @dataclass(frozen=True)
@@ -41,15 +52,21 @@ def shared_settings() -> tuple[SharedSetting, ...]:
         SharedSetting(
             "pipeline:tracing", None, "the role's X-Ray grant (iam) and the function's mode"
         ),
+        SharedSetting(
+            "aws:allowedAccountIds",
+            NOT_SET,
+            "the one AWS account this environment may be deployed to: every layer refuses "
+            "other credentials, or none does",
+        ),
     )
 
 
-def missing_stack_files(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
+def missing_stack_files(graph: LayerGraph, environments: Sequence[str]) -> list[Finding]:
     """An environment is deployable only when every layer has a stack file for it."""
     findings = []
     for environment in environments:
-        for layer in deploy_order():
-            path = stack_file(layer, environment, projects_dir)
+        for layer in graph:
+            path = stack_file(layer, environment)
             if not path.is_file():
                 findings.append(
                     Finding(
@@ -58,22 +75,58 @@ def missing_stack_files(projects_dir: Path, environments: Sequence[str]) -> list
                         environment=environment,
                         resource=path.name,
                         input="-",
-                        message=f"missing: projects/{layer.name}/{path.name} (every layer needs "
-                        f"one; `invoke new-env --name {environment} --from ENV` writes them all)",
+                        message=f"missing: {layer.shown(path)} (every layer needs one; "
+                        f"`invoke new-env --name {environment} --from ENV` writes them all)",
                     )
                 )
     return findings
 
 
-def shared_setting_disagreements(projects_dir: Path, environments: Sequence[str]) -> list[Finding]:
-    """Within each environment, every shared setting the same in every layer's stack file."""
+def promotion_order_mismatches(graph: LayerGraph) -> list[Finding]:
+    """``projects/environments.yaml`` orders exactly the environments that have stack files."""
+    where = f"projects/{PROMOTION_FILE}"
+    try:
+        order = promotion_order(graph)
+    except PipelineError as error:
+        return [Finding(STACK_FILES, "-", "-", where, "promotion_order", str(error))]
+    present = stack_file_environments(graph)
+    findings = [
+        Finding(
+            STACK_FILES,
+            "-",
+            environment,
+            where,
+            "promotion_order",
+            f"{environment!r} has stack files but no place in the promotion order: add it "
+            f"where CI should deploy it (`invoke new-env --after ENV` does this)",
+        )
+        for environment in sorted(present - set(order))
+    ]
+    findings += [
+        Finding(
+            STACK_FILES,
+            "-",
+            environment,
+            where,
+            "promotion_order",
+            f"{environment!r} is in the promotion order but no layer has a stack file for it",
+        )
+        for environment in order
+        if environment not in present
+    ]
+    return findings
+
+
+def shared_setting_disagreements(graph: LayerGraph, environments: Sequence[str]) -> list[Finding]:
+    """Within each environment, every shared setting the same for every layer (its project's
+    config overlaid with its stack file)."""
     findings = []
     settings = shared_settings()
     for environment in environments:
         configs = {
-            layer.name: read_stack_config(layer, environment, projects_dir)
-            for layer in deploy_order()
-            if stack_file(layer, environment, projects_dir).is_file()
+            layer.name: read_stack_config(layer, environment)
+            for layer in graph
+            if stack_file(layer, environment).is_file()
         }
         for setting in settings:
             values = {

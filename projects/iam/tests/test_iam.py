@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import itertools
 import json
+from pathlib import Path
 
 import pytest
 from parliament import analyze_policy_string
 
+from shared.aws_resources import MOCK_ACCOUNT_ID as ACCOUNT_ID
 from shared.errors import SettingsError
 from shared.harness import RenderedStack, render_stack
-from tests.conftest import ENVIRONMENTS, stack_config_with
-from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
+from shared.testing import Rendered, copy_projects, stack_config_with
 
+REGION = "us-east-1"
 ROLE = "aws:iam/role:Role"
 POLICY = "aws:iam/policy:Policy"
+# Per environment (the user's numbers): whether the role may write X-Ray traces.
+EXPECTED = {"dev": {"tracing": False}, "staging": {"tracing": True}, "prod": {"tracing": True}}
+ENVIRONMENTS = tuple(EXPECTED)
+
+
+@pytest.fixture(params=EXPECTED)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def iam(rendered: Rendered, env: str) -> RenderedStack:
+    return rendered[env]["iam"]
 
 
 def policy_document(iam: RenderedStack) -> dict:
@@ -69,7 +84,7 @@ def test_policy_grants_exactly_what_the_validator_calls(iam: RenderedStack, env:
         ),
         "WriteOwnLogs": (["logs:CreateLogStream", "logs:PutLogEvents"], f"{log_group}:*"),
     }
-    if EXPECTED[env]["tracing"] == "Active":
+    if EXPECTED[env]["tracing"]:
         expected["WriteTraces"] = (["xray:PutTelemetryRecords", "xray:PutTraceSegments"], "*")
     actual = {
         sid: (statement["Action"], statement["Resource"])
@@ -94,9 +109,7 @@ def test_no_wildcard_actions_and_star_resource_only_for_xray(iam: RenderedStack)
 
 
 @pytest.mark.parametrize(("own", "other"), list(itertools.permutations(ENVIRONMENTS, 2)))
-def test_a_role_never_reaches_another_environment(
-    rendered: dict[str, dict[str, RenderedStack]], own: str, other: str
-) -> None:
+def test_a_role_never_reaches_another_environment(rendered: Rendered, own: str, other: str) -> None:
     document = rendered[own]["iam"].one(POLICY)["policy"]
     other_arns = [
         value for key, value in rendered[other]["storage"].exports.items() if key.endswith("_arn")
@@ -127,7 +140,9 @@ def test_exports(iam: RenderedStack, env: str) -> None:
         f"{env}_role_arn": f"arn:aws:iam::{ACCOUNT_ID}:role/{env}-validator-role",
         f"{env}_role_name": f"{env}-validator-role",
         f"{env}_policy_arn": f"arn:aws:iam::{ACCOUNT_ID}:policy/{env}-validator-policy",
-        f"{env}_tracing": EXPECTED[env]["tracing"] == "Active",
+        f"{env}_tracing": EXPECTED[env]["tracing"],
+        f"{env}_validator_function_name": f"{env}-validator-function",
+        f"{env}_validator_log_group_name": f"/aws/lambda/{env}-validator-function",
     }
 
 
@@ -136,7 +151,7 @@ def iam_config(**overrides: str | None) -> dict[str, str]:
 
 
 def test_org_from_config_names_the_upstream_stack(
-    rendered: dict[str, dict[str, RenderedStack]],
+    rendered: Rendered,
 ) -> None:
     upstream = {"acme/rawdata-storage/dev": rendered["dev"]["storage"].exports}
     stack = render_stack(
@@ -148,12 +163,28 @@ def test_org_from_config_names_the_upstream_stack(
 
 
 def test_missing_upstream_output_fails_the_deploy_naming_it(
-    rendered: dict[str, dict[str, RenderedStack]],
+    rendered: Rendered,
 ) -> None:
     exports = dict(rendered["dev"]["storage"].exports)
     del exports["dev_table_arn"]
     with pytest.raises(Exception, match="dev_table_arn"):
         render_stack("iam", "dev", upstream_exports={"organization/rawdata-storage/dev": exports})
+
+
+def test_reading_an_export_storage_does_not_declare_fails_naming_both(tmp_path: Path) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    program = graph.get("iam").directory / "iam_layer.py"
+    program.write_text(
+        program.read_text().replace('storage.require("table_arn")', 'storage.require("table_id")')
+    )
+    with pytest.raises(SettingsError) as raised:
+        render_stack("iam", "dev", graph=graph)
+    assert str(raised.value) == (
+        "layer 'iam' reads export 'table_id' of layer 'storage', which "
+        "projects/storage/layer.yaml does not declare; it declares: bucket_name, bucket_arn, "
+        "table_name, table_arn, dead_letter_queue_name, dead_letter_queue_arn, "
+        "dead_letter_queue_url"
+    )
 
 
 def test_tracing_must_be_stated_for_the_iam_layer() -> None:

@@ -7,14 +7,31 @@ from pathlib import Path
 
 import pytest
 
+from shared.aws_resources import MOCK_ACCOUNT_ID as ACCOUNT_ID
 from shared.errors import SettingsError
 from shared.harness import RenderedStack, render_stack
-from tests.conftest import stack_config_with
-from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
+from shared.testing import Rendered, stack_config_with
 
+REGION = "us-east-1"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-HANDLER_PACKAGE = Path(__file__).resolve().parent.parent / "projects" / "compute" / "validator"
+HANDLER_PACKAGE = Path(__file__).resolve().parents[1] / "validator"
+# Per environment (the user's numbers, the seed task and issue 2).
+EXPECTED = {
+    "dev": {"memory_mb": 512, "tracing": "PassThrough", "log_retention_days": 7},
+    "staging": {"memory_mb": 1024, "tracing": "Active", "log_retention_days": 7},
+    "prod": {"memory_mb": 2048, "tracing": "Active", "log_retention_days": 30},
+}
+
+
+@pytest.fixture(params=EXPECTED)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def compute(rendered: Rendered, env: str) -> RenderedStack:
+    return rendered[env]["compute"]
 
 
 def function_arn(env: str) -> str:
@@ -118,27 +135,18 @@ def test_failed_asynchronous_events_go_to_the_dead_letter_queue(
     }
 
 
-def test_an_alarm_watches_the_dead_letter_queue(compute: RenderedStack, env: str) -> None:
-    alarm = compute.one("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert alarm["name"] == f"{env}-validator-dlq-alarm"
-    assert (alarm["namespace"], alarm["metricName"]) == (
-        "AWS/SQS",
-        "ApproximateNumberOfMessagesVisible",
-    )
-    assert alarm["dimensions"] == {"QueueName": f"{env}-validator-dlq"}
-    assert (alarm["comparisonOperator"], alarm["threshold"]) == ("GreaterThanThreshold", 0)
-    assert alarm.inputs.get("alarmActions", []) == []
+def test_no_alarm_here_the_observability_layer_owns_them(compute: RenderedStack) -> None:
+    assert compute.of_type("aws:cloudwatch/metricAlarm:MetricAlarm") == []
 
 
-def test_exports_include_the_three_values_the_user_asked_for(
+def test_exports_the_function_and_its_log_group_and_nothing_of_other_layers(
     compute: RenderedStack, env: str
 ) -> None:
     assert compute.exports == {
-        f"{env}_bucket_name": f"{env}-rawdata-bucket",
-        f"{env}_table_name": f"{env}-metadata-table",
         f"{env}_function_arn": function_arn(env),
         f"{env}_function_name": f"{env}-validator-function",
         f"{env}_log_group_name": f"/aws/lambda/{env}-validator-function",
+        f"{env}_function_timeout_seconds": compute.one(FUNCTION)["timeout"],
     }
 
 
@@ -149,7 +157,7 @@ def test_storage_and_iam_are_read_through_fully_qualified_references(
     assert names == [f"organization/rawdata-iam/{env}", f"organization/rawdata-storage/{env}"]
 
 
-def render_dev_compute(rendered: dict, **overrides: str | None) -> RenderedStack:
+def render_dev_compute(rendered: Rendered, **overrides: str | None) -> RenderedStack:
     config = stack_config_with("compute", "dev", **overrides)
     upstream = {
         f"organization/rawdata-{layer}/dev": rendered["dev"][layer].exports
@@ -158,15 +166,7 @@ def render_dev_compute(rendered: dict, **overrides: str | None) -> RenderedStack
     return render_stack("compute", "dev", config=config, upstream_exports=upstream)
 
 
-def test_alarm_actions_come_from_config(rendered: dict) -> None:
-    topic = f"arn:aws:sns:{REGION}:{ACCOUNT_ID}:data-platform-alerts"
-    stack = render_dev_compute(rendered, alarmActions=f'["{topic}"]')
-    alarm = stack.one("aws:cloudwatch/metricAlarm:MetricAlarm")
-    assert alarm["alarmActions"] == [topic]
-    assert alarm["okActions"] == [topic]
-
-
-def test_tracing_that_the_role_was_not_granted_is_refused(rendered: dict) -> None:
+def test_tracing_that_the_role_was_not_granted_is_refused(rendered: Rendered) -> None:
     with pytest.raises(
         SettingsError,
         match=r"pipeline:tracing is true in the compute stack file but false in organization/rawdata-iam/dev",
@@ -194,14 +194,14 @@ def test_tracing_that_the_role_was_not_granted_is_refused(rendered: dict) -> Non
             "rawdata-compute:memorySize is required but not set in the stack file (allowed: whole MB from 128 to 10240)",
         ),
         (
-            {"alarmActions": '["not-an-arn"]'},
-            "rawdata-compute:alarmActions.0 = 'not-an-arn' is not allowed",
+            {"alarmActions": '["arn:aws:sns:us-east-1:123456789012:alerts"]'},
+            "rawdata-compute:alarmActions is not a known setting; allowed keys:",
         ),
         ({"maxRetryAttempts": "5"}, "rawdata-compute:maxRetryAttempts = 5 is not allowed"),
     ],
 )
 def test_bad_compute_settings_name_the_key_value_and_allowed(
-    rendered: dict, overrides: dict, message: str
+    rendered: Rendered, overrides: dict, message: str
 ) -> None:
     with pytest.raises(SettingsError) as raised:
         render_dev_compute(rendered, **overrides)

@@ -1,4 +1,8 @@
-"""Storage layer: the raw-data bucket, the metadata table and the dead-letter queue."""
+"""Storage layer: the raw-data bucket, the metadata table and the dead-letter queue.
+
+``EXPECTED`` holds the per-environment values the pipeline must have (the user's numbers,
+the seed task and issue 2), written once, not read back from the code under test.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +10,52 @@ import json
 
 import pytest
 
+from shared.aws_resources import MOCK_ACCOUNT_ID as ACCOUNT_ID
 from shared.errors import SettingsError
 from shared.harness import RenderedStack, render_stack
-from tests.conftest import stack_config_with
-from tests.requirements import ACCOUNT_ID, EXPECTED, REGION
+from shared.testing import Rendered, stack_config_with
+
+REGION = "us-east-1"
+EXPECTED = {
+    "dev": {
+        "billing_mode": "PROVISIONED",
+        "capacity": 1,
+        "force_destroy": True,
+        "point_in_time_recovery": False,
+        "deletion_protection": False,
+        "protected": False,
+        "noncurrent_version_days": 30,
+    },
+    "staging": {
+        "billing_mode": "PROVISIONED",
+        "capacity": 5,
+        "force_destroy": False,
+        "point_in_time_recovery": False,
+        "deletion_protection": False,
+        "protected": False,
+        "noncurrent_version_days": 30,
+    },
+    "prod": {
+        "billing_mode": "PAY_PER_REQUEST",
+        "capacity": None,
+        "force_destroy": False,
+        "point_in_time_recovery": True,
+        "deletion_protection": True,
+        "protected": True,
+        "noncurrent_version_days": 90,
+    },
+}
+
+
+@pytest.fixture(params=EXPECTED)
+def env(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def storage(rendered: Rendered, env: str) -> RenderedStack:
+    return rendered[env]["storage"]
+
 
 BUCKET = "aws:s3/bucket:Bucket"
 TABLE = "aws:dynamodb/table:Table"

@@ -1,0 +1,149 @@
+"""What CI runs, derived from the repository: the environment x layer matrix, the promotion
+order, and (for a pull request) the layers a change can affect.
+
+The workflows read these from ``invoke ci-matrix`` (``fromJSON``), so adding a layer or an
+environment needs no workflow edit. Import-light: standard library only, plus ``git`` when
+asked what changed.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from shared.environments import environments, promotion_order
+from shared.errors import PipelineError
+from shared.layers import REPO_ROOT, LayerGraph
+
+# A change to any of these can change what every layer does: all layers are affected.
+AFFECTS_EVERY_LAYER: tuple[str, ...] = (
+    "shared/",
+    "policies/",
+    "tasks.py",
+    "conftest.py",
+    "pyproject.toml",
+    "requirements.lock",
+    ".github/workflows/",
+    ".github/actions/",
+    "projects/environments.yaml",
+)
+
+
+@dataclass(frozen=True)
+class Affected:
+    """The layers a change affects (in deploy order), and why each one is in or out."""
+
+    layers: list[str]
+    reasons: dict[str, str] = field(default_factory=dict)  # layer -> why it runs or is skipped
+    everything_because: str | None = None
+
+
+def changed_files(ref: str, repo: Path = REPO_ROOT) -> list[str]:
+    """Files changed between ``ref`` (where the branch left it) and the working tree's HEAD."""
+    try:
+        base = subprocess.run(
+            ["git", "merge-base", ref, "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        listed = subprocess.run(
+            ["git", "diff", "--name-only", base, "HEAD"],
+            cwd=repo,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    except FileNotFoundError:
+        raise PipelineError("--changed-since needs git, which is not on PATH") from None
+    except subprocess.CalledProcessError as error:
+        detail = (error.stderr or "").strip().splitlines()
+        raise PipelineError(
+            f"--changed-since {ref!r}: git cannot compare with it "
+            f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "
+            "that exists here (in CI: fetch it first, e.g. fetch-depth: 0)"
+        ) from None
+    return [line for line in listed.splitlines() if line.strip()]
+
+
+def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:
+    """Layers whose folder changed, plus every layer downstream of them; a change to shared
+    code, the task file, the dependencies or the workflows means every layer."""
+    projects = graph.projects_dir.name
+    touched: dict[str, str] = {}
+    for name in files:
+        path = PurePosixPath(name)
+        text = path.as_posix()
+        shared_prefix = next(
+            (prefix for prefix in AFFECTS_EVERY_LAYER if text == prefix or text.startswith(prefix)),
+            None,
+        )
+        if shared_prefix is not None:
+            return Affected(
+                graph.names,
+                {layer: f"{text} changed (it affects every layer)" for layer in graph.names},
+                everything_because=text,
+            )
+        parts = path.parts
+        if len(parts) >= 2 and parts[0] == projects and parts[1] in graph.names:
+            touched.setdefault(parts[1], text)
+    reasons: dict[str, str] = {}
+    for layer in graph:
+        if layer.name in touched:
+            reasons[layer.name] = f"its folder changed ({touched[layer.name]})"
+            continue
+        changed_upstreams = [up.name for up in graph.upstreams(layer) if up.name in touched]
+        if changed_upstreams:
+            reasons[layer.name] = f"it reads {', '.join(changed_upstreams)}, which changed"
+    skipped = {
+        layer: "nothing it is built from changed" for layer in graph.names if layer not in reasons
+    }
+    return Affected([name for name in graph.names if name in reasons], {**reasons, **skipped})
+
+
+def ci_matrix(graph: LayerGraph, affected: Affected | None = None) -> dict[str, Any]:
+    """Everything the workflows need, as one JSON-able document."""
+    order = [env for env in promotion_order(graph) if env in environments(graph)]
+    layers = affected.layers if affected else graph.names
+    document: dict[str, Any] = {
+        "environments": order,
+        "layers": graph.names,
+        "preview_layers": layers,
+        "any_preview": bool(layers),
+        "matrix": {
+            "include": [{"environment": env, "layer": layer} for env in order for layer in layers]
+        },
+    }
+    if affected is not None:
+        document["reasons"] = affected.reasons
+    return document
+
+
+def github_outputs(document: dict[str, Any]) -> str:
+    """Lines for ``$GITHUB_OUTPUT``: each value compact JSON on one line."""
+    keys = ("environments", "layers", "preview_layers", "any_preview", "matrix")
+    return "".join(f"{key}={json.dumps(document[key], separators=(',', ':'))}\n" for key in keys)
+
+
+def summary_markdown(document: dict[str, Any]) -> str:
+    """A job summary: which layers are previewed in which environments, which are skipped, why."""
+    reasons = document.get("reasons", {})
+    lines = [
+        "### Layers to preview",
+        "",
+        f"Environments, in promotion order: {', '.join(document['environments'])}",
+        "",
+        "| layer | previewed | why |",
+        "|---|---|---|",
+    ]
+    for layer in document["layers"]:
+        previewed = "yes" if layer in document["preview_layers"] else "skipped"
+        lines.append(
+            f"| {layer} | {previewed} | {reasons.get(layer, 'every layer is previewed')} |"
+        )
+    return "\n".join(lines) + "\n"

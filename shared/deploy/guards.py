@@ -1,0 +1,123 @@
+"""Safety checks before anything is destroyed. Each one fails closed: when it cannot establish
+that an action is safe (a stack file it cannot read, outputs it cannot read), it refuses with
+exit 2 and says what it could not read."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from invoke import Context, Result
+
+from shared import pulumi_cli as cli
+from shared.deploy.targets import Target
+from shared.environments import full_key, read_stack_config, stack_file
+from shared.errors import PipelineError
+from shared.layers import Layer, LayerGraph
+
+
+@dataclass(frozen=True)
+class Deployment:
+    """Whether a stack is deployed: True (it has outputs), False (no stack, or never updated),
+    None (could not tell; ``reason`` says why)."""
+
+    deployed: bool | None
+    reason: str = ""
+
+
+def result_text(result: Result) -> str:
+    return f"{result.stdout or ''}\n{result.stderr or ''}"
+
+
+def read_outputs(c: Context, target: Target, layer: Layer) -> Result:
+    command = cli.stack_output(target.environment, target.stack_dir(layer))
+    return c.run(command, warn=True, hide=True, env=target.env)
+
+
+def deployment(
+    c: Context, target: Target, layer: Layer, cache: dict[str, Deployment]
+) -> Deployment:
+    if layer.name not in cache:
+        cache[layer.name] = _deployment(read_outputs(c, target, layer))
+    return cache[layer.name]
+
+
+def _deployment(result: Result) -> Deployment:
+    text = result_text(result)
+    if result.failed:
+        if cli.says_no_such_stack(text):
+            return Deployment(False)
+        return Deployment(None, f"`pulumi stack output` failed: {cli.first_error_line(text)}")
+    try:
+        outputs = json.loads(result.stdout or "{}")
+    except ValueError:
+        return Deployment(None, f"`pulumi stack output` printed no JSON: {text.strip()[:200]!r}")
+    if not isinstance(outputs, dict):
+        return Deployment(None, f"`pulumi stack output` printed {type(outputs).__name__} JSON")
+    return Deployment(bool(outputs))
+
+
+def refuse_orphaning(c: Context, target: Target) -> None:
+    """Destroying one layer while a layer that reads it is deployed would orphan that layer;
+    when that cannot be told, the destroy is refused too."""
+    if len(target.layers) != 1:
+        return
+    layer = target.layers[0]
+    seen: dict[str, Deployment] = {}
+    for downstream in target.graph.downstreams(layer):
+        state = deployment(c, target, downstream, seen)
+        if state.deployed is False:
+            continue
+        hint = target.invoke_hint("destroy", downstream)
+        if state.deployed is None:
+            raise PipelineError(
+                f"cannot destroy {layer.name} in {target.environment}: could not tell whether "
+                f"{downstream.name}, which depends on it, is still deployed ({state.reason}); "
+                f"nothing was destroyed. Fix that (e.g. `pulumi login`) and run again, or "
+                f"destroy {downstream.name} first: {hint}"
+            )
+        raise PipelineError(
+            f"cannot destroy {layer.name} in {target.environment} while {downstream.name}, "
+            f"which depends on it, is deployed; destroy it first: {hint}"
+        )
+
+
+def _is_off(value: str) -> bool:
+    """Only an explicit false turns a safety setting off (YAML false, or "false" as
+    `pulumi config set` writes it); anything else, a typo included, keeps it on."""
+    return value.strip().lower() == "false"
+
+
+def production_grade_reasons(graph: LayerGraph, environment: str) -> list[str]:
+    """Why ``environment`` is production-grade: one entry per setting a layer's manifest names
+    in ``production_grade_settings`` that is on in its stack file (or not set and on by
+    default). Empty when every one of them is explicitly false. A stack file that cannot be
+    read is an error: the environment cannot be shown not to be production-grade."""
+    reasons: list[str] = []
+    for layer in graph:
+        if not layer.production_grade_settings:
+            continue
+        shown = layer.shown(stack_file(layer, environment))
+        config = read_stack_config(layer, environment)
+        for setting, default in layer.production_grade_settings.items():
+            key = full_key(layer, setting)
+            value = config.get(key)
+            if value is None:
+                if default:
+                    reasons.append(f"{shown} does not set {key}, which defaults to true")
+            elif not _is_off(value):
+                reasons.append(f"{shown} sets {key}: {value}")
+    return reasons
+
+
+def require_destroy_confirmation(graph: LayerGraph, environment: str, confirmed: bool) -> None:
+    """Destroying a production-grade environment needs --confirm-prod, whatever its name."""
+    if confirmed:
+        return
+    reasons = production_grade_reasons(graph, environment)
+    if reasons:
+        raise PipelineError(
+            f"destroying environment {environment!r} needs --confirm-prod as well: it is "
+            f"production-grade ({'; '.join(reasons)}); protected resources stay protected "
+            "either way"
+        )
