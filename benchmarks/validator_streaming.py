@@ -15,7 +15,7 @@ Two parts, each input written to a temporary directory first:
    line, ``csv.reader``). Target: peak RSS within 64 MiB of the baseline whatever the shape.
 
 Every measurement runs in a fresh child process that imports the validator package, records
-its RSS high-water mark (``ru_maxrss``, then ``baseline``), validates the file read through a
+its RSS high-water mark (``VmHWM``, the ``baseline``), validates the file read through a
 botocore StreamingBody exactly as the handler reads get_object's Body, and reports its time and
 peak RSS, so one run's memory cannot inflate another's. Not a test: it asserts nothing.
 """
@@ -137,6 +137,18 @@ SHAPES = (
 
 
 def peak_rss_mib() -> float:
+    """This process's RSS high-water mark.
+
+    Linux: VmHWM, which is this process's own; ru_maxrss is carried over from the parent across
+    fork and exec, so a child of a large process would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
     # ru_maxrss is KiB on Linux, bytes on macOS.
     scale = 1 if platform.system() == "Darwin" else 1024
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * scale / MIB

@@ -442,10 +442,11 @@ def test_reasons_are_bounded(formats: ModuleType) -> None:
 # --- memory: bounded whatever the shape ---------------------------------------------------------
 
 # Each shape is 4 MiB; building it as Python objects (json.loads, or csv.reader holding one
-# record) takes 50 to 110 MiB. The child reports its peak RSS growth while validating.
+# record) takes 50 to 110 MiB. The child reports its peak RSS growth while validating (Linux:
+# it reads /proc/self/status).
 MEMORY_CHILD = textwrap.dedent(
     """
-    import io, json, resource, sys
+    import io, json, sys
     sys.path.insert(0, sys.argv[1])
     from validator import formats
     size = 4 * 1024 * 1024
@@ -465,9 +466,16 @@ MEMORY_CHILD = textwrap.dedent(
         "json.loads": (small_arrays, lambda body: (json.loads(body.read()), "VALID")[1]),
     }
     data, validate = shapes[sys.argv[2]]
-    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    def peak_rss_kib():
+        # VmHWM: this process's own high-water mark. ru_maxrss would not do: Linux carries
+        # it over from the parent across fork and exec, so a large pytest hides the child's.
+        for line in open("/proc/self/status"):
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+        raise RuntimeError("no VmHWM in /proc/self/status")
+    before = peak_rss_kib()
     result = validate(io.BytesIO(data))
-    after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    after = peak_rss_kib()
     print((after - before) // 1024, getattr(result, "status", result))
     """
 )
