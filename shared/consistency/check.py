@@ -4,7 +4,8 @@
    dependencies, ``protect`` flags, inputs and exports in every environment, except the
    knobs each layer declares in its ``layer.yaml``;
 2. the difference matrix: one row per knob, one column per environment;
-3. the policy rules of ``shared.policy`` on every rendered stack;
+3. the rules of the policy pack (``policies/rules.py``, run offline by ``shared.policy``) on
+   every rendered stack;
 4. the settings several layers share agree across each environment's stack files;
 plus the preconditions: every layer has a stack file per environment and the promotion order
 names exactly those environments, every stack renders and exports what its layer declares,
@@ -66,8 +67,9 @@ CHECK_TITLES: dict[str, tuple[str, str]] = {
     ISOLATION: ("isolation", "no stack names another environment"),
     ARCHITECTURE: ("architecture", "identical across environments apart from the {knobs}"),
     STALE_KNOB: ("allowlist", "every knob matches an input the stacks declare"),
-    POLICY: ("policy", "tags, names, IAM least privilege and isolation, bucket protections, "
-             "tracing and log retention hold in every stack"),
+    POLICY: ("policy", "the policy pack's rules (policies/) hold in every stack: tags, names, "
+             "IAM least privilege and isolation, bucket protections, Lambda logging and "
+             "tracing, export keys"),
 }  # fmt: skip
 
 Rendered = dict[str, dict[str, "RenderedStack"]]  # environment -> layer -> stack
@@ -246,7 +248,9 @@ def environment_mentions(
 
 
 def policy_findings(rendered: Rendered, environments: Sequence[str]) -> list[Finding]:
-    from shared.policy import policy_violations  # imports pulumi_aws: only when checking
+    # The same rules `pulumi up --policy-pack policies` runs; imports pulumi_aws and
+    # pulumi_policy, so only when checking.
+    from shared.policy import policy_violations
 
     return [
         Finding(
