@@ -5,16 +5,28 @@ layer chain), ``shared.local_emulator`` (local mode) or a tool. The layers and t
 come from the layer folders (``projects/<layer>/layer.yaml``, read by ``shared.layers``);
 environments are the stack files present (``shared.environments``).
 
-Exit codes, the same for every task (``shared.errors``):
+Exit codes, the same for every task (``shared.errors``, ``shared.deploy.chain``):
 
-- 0: done. A preview whose layers are only "blocked" (not deployed yet) is done too.
+- 0: done. A preview whose layers are only "blocked" (not deployed yet) is done too; so is a
+  preview with changes, unless --expect-no-changes was given; drift: every layer in sync (or
+  not deployed).
 - 1 (``EXIT_FAILURE``): the task ran and something failed: a layer's pulumi command, reading
   outputs, the emulator not answering, ``check`` or ``render`` finding a problem in the stack
-  files, lint, the tests.
+  files, lint, the tests, writing the --report file; drift: a layer that could not be checked
+  (this outranks drift found in another layer: the table names both).
 - 2 (``EXIT_USER_ERROR``): bad input; the task refused before changing anything, and the
   message says what to fix: an unknown environment or layer, flags that cannot be combined,
   a missing --confirm-prod, a layer whose dependants are still deployed, no ``pulumi`` on
-  PATH, pytest options it cannot use, a bad ``new-env`` name.
+  PATH, a missing policy pack (policies/PulumiPolicy.yaml) without --skip-policy-pack, a
+  --report file that cannot be written there, pytest options it cannot use, a bad ``new-env``
+  name.
+- 3 (``EXIT_CHANGES``): the task ran, and the infrastructure is not as declared: ``drift``
+  found a drifted layer, or ``preview --expect-no-changes`` found a layer that would change
+  (or is not deployed yet).
+- 130 / 143: interrupted by SIGINT (Ctrl-C) / SIGTERM (128 + the signal number). The pulumi
+  command that was running finished or cancelled (pulumi handles the interrupt itself; it is
+  never killed), no later layer started, and the summary (and --report) says which layer was
+  interrupted and which were not run.
 
 Invoke's own command-line errors (an unknown task or flag, a missing --env) happen before any
 task runs and exit 1; that is invoke's choice, not ours.
@@ -63,6 +75,11 @@ _HELP = {
     "default: the backend you are logged in to, or PULUMI_BACKEND_URL",
     "local": "use the local AWS emulator on 127.0.0.1 and a file backend under .local/ "
     "(no AWS account needed; committed stack files are never modified)",
+    "report": "also write a JSON report to this file (per layer: status, duration, note, "
+    "pulumi's resource change counts); pulumi then prints JSON, shown as one line per event, "
+    "instead of its own display; written also when the run fails or is interrupted",
+    "skip_policy_pack": "run without the CrossGuard policy pack in policies/ (a WARNING line, "
+    "and recorded in the report); by default pulumi runs it (--policy-pack)",
 }
 
 
@@ -70,7 +87,17 @@ def _help(*names: str, **extra: str) -> dict[str, str]:
     return {**{name: _HELP[name] for name in names}, **extra}
 
 
-@task(help=_help("env", "layer", "yes", "backend", "local"))
+@task(
+    help=_help(
+        "env",
+        "layer",
+        "backend",
+        "local",
+        "skip_policy_pack",
+        yes=_HELP["yes"] + "; --report needs it",
+        report=_HELP["report"],
+    )
+)
 def deploy(
     c: Context,
     env: str,
@@ -78,38 +105,75 @@ def deploy(
     yes: bool = False,
     backend: str | None = None,
     local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
 ) -> None:
     """Deploy ENV: `pulumi up` per layer in dependency order, then a summary table.
 
     The first failed layer stops the chain; the layers after it are reported "not run" and
-    the task exits non-zero. With --local the emulator is started when it is not running.
+    the task exits non-zero. Ctrl-C stops it cleanly (exit 130). With --local the emulator is
+    started when it is not running.
     """
-    chain.run_deploy(c, env, layer, yes=yes, backend=backend, local=local)
-
-
-@task(help=_help("env", "layer", "backend", "local"))
-def preview(
-    c: Context,
-    env: str,
-    layer: str | None = None,
-    backend: str | None = None,
-    local: bool = False,
-) -> None:
-    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
-
-    A layer whose upstream stack has never been deployed is not previewed; one line names the
-    layer to deploy first (reported "blocked"; that alone does not fail the task).
-    """
-    chain.run_preview(c, env, layer, backend=backend, local=local)
+    chain.run_deploy(
+        c,
+        env,
+        layer,
+        yes=yes,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
+    )
 
 
 @task(
     help=_help(
         "env",
         "layer",
-        "yes",
         "backend",
         "local",
+        "report",
+        "skip_policy_pack",
+        expect_no_changes="exit 3 when a layer would change (or is not deployed yet); each "
+        'layer is reported "changes" or "no changes" (pulumi\'s JSON is read, as with '
+        "--report)",
+    )
+)
+def preview(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    backend: str | None = None,
+    local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
+    expect_no_changes: bool = False,
+) -> None:
+    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
+
+    A layer whose upstream stack has never been deployed is not previewed; one line names the
+    layer to deploy first (reported "blocked"; that alone does not fail the task).
+    """
+    chain.run_preview(
+        c,
+        env,
+        layer,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
+        expect_no_changes=expect_no_changes,
+    )
+
+
+@task(
+    help=_help(
+        "env",
+        "layer",
+        "backend",
+        "local",
+        yes=_HELP["yes"] + "; --report needs it",
+        report=_HELP["report"],
         confirm_prod="also required to destroy a production-grade environment, one whose "
         "storage stack file keeps protectStatefulResources or deletionProtection on (prod, and "
         "any environment copied from it); resources marked protect stay protected",
@@ -123,6 +187,7 @@ def destroy(
     confirm_prod: bool = False,
     backend: str | None = None,
     local: bool = False,
+    report: str | None = None,
 ) -> None:
     """Destroy ENV in reverse dependency order.
 
@@ -131,7 +196,42 @@ def destroy(
     --confirm-prod.
     """
     chain.run_destroy(
-        c, env, layer, yes=yes, confirm_prod=confirm_prod, backend=backend, local=local
+        c,
+        env,
+        layer,
+        yes=yes,
+        confirm_prod=confirm_prod,
+        backend=backend,
+        local=local,
+        report=report,
+    )
+
+
+@task(help=_help("env", "layer", "backend", "local", "report", "skip_policy_pack"))
+def drift(
+    c: Context,
+    env: str,
+    layer: str | None = None,
+    backend: str | None = None,
+    local: bool = False,
+    report: str | None = None,
+    skip_policy_pack: bool = False,
+) -> None:
+    """Check ENV for drift: per layer `pulumi preview --refresh --expect-no-changes --json`.
+
+    Reads the real state of every resource and compares it with the program, without
+    writing any state (never `pulumi refresh`). A table says per layer: in sync, drifted
+    (which resources, which properties), not deployed, or error. Exit 0 in sync, 3 drifted,
+    1 when a layer could not be checked, 2 bad input.
+    """
+    chain.run_drift(
+        c,
+        env,
+        layer,
+        backend=backend,
+        local=local,
+        report=report,
+        skip_policy_pack=skip_policy_pack,
     )
 
 
@@ -392,6 +492,7 @@ for _task in (
     deploy,
     preview,
     destroy,
+    drift,
     outputs,
     test,
     lint,

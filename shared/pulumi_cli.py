@@ -21,6 +21,9 @@ EXECUTABLE = "pulumi"
 _NO_SUCH_STACK = re.compile(r"no stack named '([^']+)' found", re.IGNORECASE)
 # What the engine prints when a StackReference names a stack that does not exist.
 _UNKNOWN_STACK_REFERENCE = re.compile(r'unknown stack "([^"]+)"', re.IGNORECASE)
+# What `--expect-no-changes` makes pulumi say when something would change: not an error of
+# the run itself (drift reads the changes from the JSON).
+_CHANGES_NOT_EXPECTED = re.compile(r"no changes were expected", re.IGNORECASE)
 _PROTECTED = re.compile(r"marked for protection|is protected|protected resource", re.IGNORECASE)
 
 
@@ -47,26 +50,63 @@ def _config_file_flag(config_file: Path | None) -> list[str | Path]:
     return ["--config-file", config_file] if config_file is not None else []
 
 
+def _policy_pack_flag(policy_pack: Path | None) -> list[str | Path]:
+    """``--policy-pack <folder>``: run the CrossGuard pack in that folder as part of the
+    operation (documented for ``pulumi up`` and ``pulumi preview``)."""
+    return ["--policy-pack", policy_pack] if policy_pack is not None else []
+
+
 def stack_select(stack: str, cwd: Path, *, create: bool) -> str:
     """Select ``stack`` in the project at ``cwd``; with ``create``, create it when missing."""
     create_flag = ["--create"] if create else []
     return _join(EXECUTABLE, "stack", "select", *create_flag, stack, "--cwd", cwd)
 
 
-def up(stack: str, cwd: Path, *, yes: bool, config_file: Path | None = None) -> str:
+def up(
+    stack: str,
+    cwd: Path,
+    *,
+    yes: bool,
+    config_file: Path | None = None,
+    policy_pack: Path | None = None,
+    json: bool = False,
+) -> str:
+    """``pulumi up``; with ``json``, pulumi streams its engine events as JSON lines instead of
+    its display (the run report reads the change counts from them)."""
     argv = [EXECUTABLE, "up", "--stack", stack, "--cwd", cwd, *_config_file_flag(config_file)]
+    argv += [*_policy_pack_flag(policy_pack), *(["--json"] if json else [])]
     return _join(*argv, *(["--yes"] if yes else []))
 
 
-def preview(stack: str, cwd: Path, *, config_file: Path | None = None) -> str:
-    argv = [EXECUTABLE, "preview", "--diff", "--stack", stack, "--cwd", cwd]
-    return _join(*argv, *_config_file_flag(config_file))
+def preview(
+    stack: str,
+    cwd: Path,
+    *,
+    config_file: Path | None = None,
+    policy_pack: Path | None = None,
+    json: bool = False,
+    refresh: bool = False,
+    expect_no_changes: bool = False,
+) -> str:
+    """``pulumi preview``: the rich ``--diff`` display for a person, or with ``json`` one JSON
+    document at the end (``--diff`` only chooses between displays, which ``--json`` replaces,
+    so the two are never combined). ``refresh`` reads every resource's real state first (in
+    memory only: a preview never writes state), ``expect_no_changes`` makes pulumi exit
+    non-zero when anything would change: together, a drift check."""
+    argv: list[str | Path] = [EXECUTABLE, "preview"]
+    argv += ["--refresh"] if refresh else []
+    argv += ["--expect-no-changes"] if expect_no_changes else []
+    argv += ["--json"] if json else ["--diff"]
+    argv += ["--stack", stack, "--cwd", cwd, *_config_file_flag(config_file)]
+    return _join(*argv, *_policy_pack_flag(policy_pack))
 
 
-def destroy(stack: str, cwd: Path, *, yes: bool, config_file: Path | None = None) -> str:
+def destroy(
+    stack: str, cwd: Path, *, yes: bool, config_file: Path | None = None, json: bool = False
+) -> str:
     """``pulumi destroy``. Deliberately never passes anything that unprotects resources."""
     argv = [EXECUTABLE, "destroy", "--stack", stack, "--cwd", cwd, *_config_file_flag(config_file)]
-    return _join(*argv, *(["--yes"] if yes else []))
+    return _join(*argv, *(["--json"] if json else []), *(["--yes"] if yes else []))
 
 
 def stack_output(stack: str, cwd: Path) -> str:
@@ -85,6 +125,10 @@ def unresolved_stack_references(output: str) -> list[str]:
         if name not in seen:
             seen.append(name)
     return seen
+
+
+def says_changes_not_expected(output: str) -> bool:
+    return bool(_CHANGES_NOT_EXPECTED.search(output))
 
 
 def mentions_protected_resources(output: str) -> bool:

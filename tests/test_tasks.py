@@ -24,6 +24,7 @@ from invoke import Exit, MockContext, Result
 import shared.layers
 import tasks
 from shared import local_emulator, pulumi_cli
+from shared.deploy import policy_pack
 from shared.environments import environments
 from shared.layers import PROJECTS_DIR, Layer, LayerGraph, load_graph
 from shared.local_emulator import EmulatorInfo, LocalEmulator
@@ -80,6 +81,27 @@ def run_envs(c: MockContext) -> list[dict[str, str]]:
     return [call.kwargs.get("env", {}) for call in c.run.call_args_list]
 
 
+def pack() -> Path:
+    """The policy pack folder every deploy and preview passes to pulumi (a stand-in, see the
+    ``policy_pack`` fixture)."""
+    return policy_pack.POLICY_PACK_DIR
+
+
+def name_of(layer: str | Layer) -> str:
+    return layer if isinstance(layer, str) else layer.name
+
+
+def up_command(layer: str | Layer, stack: str = "dev", *, yes: bool = True) -> str:
+    suffix = " --yes" if yes else ""
+    return f"pulumi up --stack {stack} --cwd {P}/{name_of(layer)} --policy-pack {pack()}{suffix}"
+
+
+def preview_command(layer: str | Layer, stack: str = "dev") -> str:
+    return (
+        f"pulumi preview --diff --stack {stack} --cwd {P}/{name_of(layer)} --policy-pack {pack()}"
+    )
+
+
 def deploy_commands(stack: str, *, yes: bool = True, cwd: Path = P) -> list[str]:
     suffix = " --yes" if yes else ""
     return [
@@ -87,7 +109,7 @@ def deploy_commands(stack: str, *, yes: bool = True, cwd: Path = P) -> list[str]
         for layer in LAYERS
         for command in (
             f"pulumi stack select --create {stack} --cwd {cwd}/{layer.name}",
-            f"pulumi up --stack {stack} --cwd {P}/{layer.name}{suffix}",
+            f"pulumi up --stack {stack} --cwd {P}/{layer.name} --policy-pack {pack()}{suffix}",
         )
     ]
 
@@ -102,6 +124,22 @@ def pulumi_installed(monkeypatch: pytest.MonkeyPatch) -> None:
         "which",
         lambda name: "/usr/local/bin/pulumi" if name == "pulumi" else real_which(name),
     )
+
+
+@pytest.fixture(scope="session")
+def policy_pack_folder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    folder = tmp_path_factory.mktemp("pack") / "policies"
+    folder.mkdir()
+    # A stand-in: the runner only checks that the pack's manifest exists (the pack itself is
+    # policies/ at the repository root, written separately).
+    (folder / policy_pack.MANIFEST).write_text("# stand-in policy pack manifest for the tests\n")
+    return folder
+
+
+@pytest.fixture(autouse=True)
+def policy_pack_present(policy_pack_folder: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    monkeypatch.setattr(policy_pack, "POLICY_PACK_DIR", policy_pack_folder)
+    return policy_pack_folder
 
 
 @pytest.fixture
@@ -147,7 +185,7 @@ def test_deploy_one_layer_runs_only_that_layer() -> None:
     tasks.deploy(c, env="dev", layer=LAST.name)
     assert commands(c) == [
         f"pulumi stack select --create dev --cwd {P}/{LAST.name}",
-        f"pulumi up --stack dev --cwd {P}/{LAST.name}",
+        f"pulumi up --stack dev --cwd {P}/{LAST.name} --policy-pack {pack()}",
     ]
 
 
@@ -155,7 +193,7 @@ def test_deploy_without_yes_lets_pulumi_ask_and_streams_through_a_pty() -> None:
     c = MockContext(run=ok())
     tasks.deploy(c, env="dev", layer=FIRST.name)
     up_call = c.run.call_args_list[1]
-    assert up_call.args[0] == f"pulumi up --stack dev --cwd {P}/{FIRST.name}"
+    assert up_call.args[0] == f"pulumi up --stack dev --cwd {P}/{FIRST.name} --policy-pack {pack()}"
     assert up_call.kwargs["pty"] is True
     assert up_call.kwargs["warn"] is True
 
@@ -168,9 +206,9 @@ def test_failure_in_a_layer_stops_the_chain_and_reports_the_rest_not_run(
     answers: dict[str, Result] = {}
     for layer in LAYERS[:1]:
         answers[f"pulumi stack select --create dev --cwd {P}/{layer.name}"] = ok()
-        answers[f"pulumi up --stack dev --cwd {P}/{layer.name} --yes"] = ok()
+        answers[up_command(layer)] = ok()
     answers[f"pulumi stack select --create dev --cwd {P}/{failing.name}"] = ok()
-    answers[f"pulumi up --stack dev --cwd {P}/{failing.name} --yes"] = failed()
+    answers[up_command(failing)] = failed()
     c = MockContext(run=answers)
     with pytest.raises(Exit) as raised:
         tasks.deploy(c, env="dev", yes=True)
@@ -179,7 +217,7 @@ def test_failure_in_a_layer_stops_the_chain_and_reports_the_rest_not_run(
         f"error: deploy dev: layer {failing.name!r} failed; not run: "
         + ", ".join(layer.name for layer in after)
     )
-    assert commands(c)[-1] == f"pulumi up --stack dev --cwd {P}/{failing.name} --yes"
+    assert commands(c)[-1] == up_command(failing)
     assert not any(f"{P}/{layer.name}" in command for command in commands(c) for layer in after)
     out = capsys.readouterr().out
     assert re.search(rf"{FIRST.name}\s+done", out)
@@ -198,7 +236,7 @@ def test_deploy_that_cannot_resolve_a_stack_reference_names_the_layer_to_deploy_
     c = MockContext(
         run={
             f"pulumi stack select --create dev --cwd {P}/iam": ok(),
-            f"pulumi up --stack dev --cwd {P}/iam --yes": failed(engine_error),
+            up_command("iam"): failed(engine_error),
         }
     )
     with pytest.raises(Exit):
@@ -247,7 +285,7 @@ def expected_preview(stack: str = "dev", *, only: Layer | None = None) -> list[s
                 expected.append(outputs_of(upstream, stack))
         expected += [
             f"pulumi stack select {stack} --cwd {P}/{layer.name}",
-            f"pulumi preview --diff --stack {stack} --cwd {P}/{layer.name}",
+            preview_command(layer, stack),
         ]
     return expected
 
@@ -293,7 +331,7 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
     tasks.preview(c, env="dev")  # blocked is reported, not a failure
     assert commands(c) == [
         f"pulumi stack select dev --cwd {P}/storage",
-        f"pulumi preview --diff --stack dev --cwd {P}/storage",
+        preview_command("storage"),
         outputs_of("storage"),
     ]
     out = capsys.readouterr().out
@@ -315,7 +353,7 @@ def test_preview_failure_stops_the_chain() -> None:
     c = MockContext(
         run={
             f"pulumi stack select dev --cwd {P}/{FIRST.name}": ok(),
-            f"pulumi preview --diff --stack dev --cwd {P}/{FIRST.name}": failed(),
+            preview_command(FIRST): failed(),
         }
     )
     rest = ", ".join(layer.name for layer in LAYERS[1:])
@@ -719,6 +757,7 @@ def test_missing_pulumi_executable_is_one_clear_line_before_anything_runs(
         lambda c: tasks.deploy(c, env="dev", yes=True),
         lambda c: tasks.preview(c, env="dev"),
         lambda c: tasks.destroy(c, env="dev", yes=True),
+        lambda c: tasks.drift(c, env="dev"),
         lambda c: tasks.outputs(c, env="dev"),
     ):
         c = MockContext(run=ok())
@@ -750,7 +789,7 @@ def test_a_cycle_in_the_layer_manifests_is_an_error_before_anything_runs(
     assert commands(c) == []
 
 
-@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "outputs"])
+@pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "drift", "outputs"])
 def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
     c = MockContext(run=ok("{}"))
     getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
@@ -784,7 +823,7 @@ def test_local_deploy_points_pulumi_at_the_emulator_and_the_local_backend(
         for command in (
             f"pulumi stack select --create dev --cwd {L}/{layer.name}",
             f"pulumi up --stack dev --cwd {P}/{layer.name} --config-file "
-            f"{L}/{layer.name}/Pulumi.dev.yaml --yes",
+            f"{L}/{layer.name}/Pulumi.dev.yaml --policy-pack {pack()} --yes",
         )
     ]
     for env in run_envs(c):

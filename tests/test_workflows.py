@@ -137,7 +137,8 @@ def test_pull_requests_preview_the_matrix_ci_matrix_prints() -> None:
     assert preview["strategy"]["matrix"] == "${{ fromJSON(needs.plan.outputs.matrix) }}"
     assert run_lines(preview)[-1] == (
         f"{VENV}/bin/invoke preview --env ${{{{ matrix.environment }}}} "
-        "--layer ${{ matrix.layer }}"
+        "--layer ${{ matrix.layer }} "
+        "--report preview-${{ matrix.environment }}-${{ matrix.layer }}.json"
     )
     assert f"{VENV}/bin/invoke lint" in run_lines(jobs["lint"])
     assert f"{VENV}/bin/invoke test" in run_lines(jobs["test"])
@@ -243,7 +244,8 @@ def test_each_environment_job_runs_invoke_deploy_in_its_github_environment() -> 
     # The GitHub environment of the same name: "prod" carries the required-reviewer approval.
     assert job["environment"] == "${{ inputs.environment }}"
     assert run_lines(job)[-1] == (
-        f"{VENV}/bin/invoke deploy --env ${{{{ inputs.environment }}}} --yes"
+        f"{VENV}/bin/invoke deploy --env ${{{{ inputs.environment }}}} --yes "
+        "--report deploy-${{ inputs.environment }}.json"
     )
 
 
@@ -262,6 +264,71 @@ def test_credentials_come_from_oidc_role_assumption_never_stored_keys() -> None:
     for path in [*WORKFLOWS, SETUP_ACTION]:
         text = path.read_text()
         assert "aws-access-key-id" not in text and "AWS_SECRET_ACCESS_KEY" not in text, path
+
+
+# -- run reports and drift --------------------------------------------------------------------
+
+
+def report_upload(job: dict[str, Any], report: str) -> dict[str, Any]:
+    (step,) = steps_using(job, "actions/upload-artifact@")
+    assert step["if"] == "always()"  # a failed, drifted or interrupted run keeps its report
+    assert step["with"]["path"] == report
+    return step
+
+
+@pytest.mark.parametrize(
+    ("workflow", "job_name", "task", "report"),
+    [
+        (
+            "pull-request.yml",
+            "preview",
+            "preview",
+            "preview-${{ matrix.environment }}-${{ matrix.layer }}.json",
+        ),
+        ("deploy-environment.yml", "deploy", "deploy", "deploy-${{ inputs.environment }}.json"),
+        ("drift.yml", "drift", "drift", "drift-${{ matrix.environment }}.json"),
+    ],
+)
+def test_preview_deploy_and_drift_jobs_write_a_report_and_keep_it(
+    workflow: str, job_name: str, task: str, report: str
+) -> None:
+    """The task itself appends its table to $GITHUB_STEP_SUMMARY; the report is an artifact."""
+    job = load(workflow)["jobs"][job_name]
+    (line,) = [line for line in run_lines(job) if f"invoke {task} " in line]
+    assert line.endswith(f" --report {report}")  # one file per job: the matrix values name it
+    report_upload(job, report)
+
+
+def test_drift_runs_nightly_and_on_demand_for_every_environment_ci_matrix_lists() -> None:
+    workflow = load("drift.yml")
+    assert [entry["cron"] for entry in workflow["on"]["schedule"]] == ["17 4 * * *"]
+    assert "workflow_dispatch" in workflow["on"]
+    assert set(workflow["on"]) == {"schedule", "workflow_dispatch"}
+    jobs = workflow["jobs"]
+    assert run_lines(jobs["plan"]) == [f"{VENV}/bin/invoke ci-matrix --github-output"]
+    assert jobs["plan"]["outputs"]["environments"] == "${{ steps.plan.outputs.environments }}"
+    drift = jobs["drift"]
+    assert drift["needs"] == "plan"
+    assert drift["strategy"]["fail-fast"] is False
+    assert drift["strategy"]["matrix"] == {
+        "environment": "${{ fromJSON(needs.plan.outputs.environments) }}"
+    }
+    assert run_lines(drift)[-1] == (
+        f"{VENV}/bin/invoke drift --env ${{{{ matrix.environment }}}} "
+        "--report drift-${{ matrix.environment }}.json"
+    )
+    assert steps_using(drift, "pulumi/actions@v6")
+
+
+def test_drift_uses_the_read_only_preview_role_never_the_deploy_role() -> None:
+    drift = load("drift.yml")["jobs"]["drift"]
+    preview = load("pull-request.yml")["jobs"]["preview"]
+    (assume,) = steps_using(drift, "aws-actions/configure-aws-credentials@")
+    (preview_assume,) = steps_using(preview, "aws-actions/configure-aws-credentials@")
+    assert assume["with"]["role-to-assume"] == preview_assume["with"]["role-to-assume"]
+    assert "DEPLOY" not in (GITHUB / "workflows" / "drift.yml").read_text()
+    assert drift["permissions"] == {"contents": "read", "id-token": "write"}
+    assert "environment" not in drift  # no deploy environment, no approval gate needed
 
 
 # -- schema, offline -------------------------------------------------------------------------
