@@ -11,13 +11,15 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 from pydantic import Field
+from validator.settings import DEFAULT_MAX_JSON_DOCUMENT_BYTES, DEFAULT_MAX_OBJECT_BYTES
 
 from shared.errors import SettingsError
 from shared.settings import StackSettings, read_settings
 from shared.stack import StackContext, UpstreamStack
 
-HANDLER_SOURCE = Path(__file__).with_name("validator.py")
-HANDLER_MODULE = HANDLER_SOURCE.stem
+# The validator package's folder; its modules become the Lambda package, under the same name.
+HANDLER_SOURCE = Path(__file__).with_name("validator")
+HANDLER_MODULE = f"{HANDLER_SOURCE.name}.handler"
 RUNTIME = "python3.13"
 
 # The values CloudWatch Logs accepts for retentionInDays.
@@ -33,9 +35,11 @@ class ComputeSettings(StackSettings):
     memory_size: int = Field(ge=128, le=10240, description="whole MB from 128 to 10240")
     log_retention_days: LogRetentionDays
     timeout_seconds: int = Field(60, ge=1, le=900, description="whole seconds from 1 to 900")
-    max_object_bytes: int = Field(1024**3, ge=1, description="a whole number of bytes, at least 1")
+    max_object_bytes: int = Field(
+        DEFAULT_MAX_OBJECT_BYTES, ge=1, description="a whole number of bytes, at least 1"
+    )
     max_json_document_bytes: int = Field(
-        16 * 1024**2, ge=1, description="a whole number of bytes, at least 1"
+        DEFAULT_MAX_JSON_DOCUMENT_BYTES, ge=1, description="a whole number of bytes, at least 1"
     )
     # Lambda's own bounds for asynchronous invocations.
     max_retry_attempts: int = Field(2, ge=0, le=2, description="0, 1 or 2")
@@ -45,9 +49,16 @@ class ComputeSettings(StackSettings):
 
 
 def inline_package() -> pulumi.AssetArchive:
-    """The deployment package, built in memory from the handler's source text."""
+    """The deployment package, built in memory from the validator package's source files.
+
+    Every ``.py`` file of the package folder, under ``validator/``, in name order so the archive
+    (and the snapshot recording it) does not depend on the file system's listing order.
+    """
     return pulumi.AssetArchive(
-        {HANDLER_SOURCE.name: pulumi.StringAsset(HANDLER_SOURCE.read_text())}
+        {
+            f"{HANDLER_SOURCE.name}/{source.name}": pulumi.StringAsset(source.read_text())
+            for source in sorted(HANDLER_SOURCE.glob("*.py"))
+        }
     )
 
 

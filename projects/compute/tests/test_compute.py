@@ -15,7 +15,7 @@ from shared.testing import Rendered, stack_config_with
 REGION = "us-east-1"
 FUNCTION = "aws:lambda/function:Function"
 LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
-HANDLER_FILE = Path(__file__).resolve().parents[1] / "validator.py"
+HANDLER_PACKAGE = Path(__file__).resolve().parents[1] / "validator"
 # Per environment (the user's numbers, the seed task and issue 2).
 EXPECTED = {
     "dev": {"memory_mb": 512, "tracing": "PassThrough", "log_retention_days": 7},
@@ -81,15 +81,20 @@ def test_function_environment_names_table_and_environment(compute: RenderedStack
 
 def test_code_is_inline_built_in_memory_from_the_handler_source(compute: RenderedStack) -> None:
     function = compute.one(FUNCTION)
-    source = HANDLER_FILE.read_bytes()
+    sources = sorted(HANDLER_PACKAGE.glob("*.py"))
+    assert {"__init__.py", "handler.py", "settings.py"} <= {source.name for source in sources}
     assert function["code"] == {
         "assetArchive": {
-            "validator.py": {
-                "stringAsset": {"bytes": len(source), "sha256": hashlib.sha256(source).hexdigest()}
+            f"validator/{source.name}": {
+                "stringAsset": {
+                    "bytes": len(source.read_bytes()),
+                    "sha256": hashlib.sha256(source.read_bytes()).hexdigest(),
+                }
             }
+            for source in sources
         }
     }
-    assert function["handler"] == "validator.handler"
+    assert function["handler"] == "validator.handler.handler"
     assert not {"s3Bucket", "s3Key", "imageUri"} & set(function.inputs)
 
 
