@@ -335,12 +335,16 @@ def _program_config(config: Mapping[str, str]) -> Iterator[None]:
                 os.environ[name] = value
 
 
-def _resolved_exports() -> dict[str, Any]:
-    """The stack's exports, each Output awaited."""
-    root = pulumi.runtime.get_root_resource()
-    outputs = dict(getattr(root, "outputs", None) or {})
+def _run_program(program: str) -> dict[str, Any]:
+    """Run the program and await its exports, in one ``pulumi.runtime.test`` run."""
     resolved: dict[str, Any] = {}
-    pulumi.runtime.test(lambda: pulumi.Output.all(**outputs).apply(resolved.update))()
+
+    def program_and_exports() -> pulumi.Output[None]:
+        runpy.run_path(program, run_name="__main__")
+        outputs = dict(getattr(pulumi.runtime.get_root_resource(), "outputs", None) or {})
+        return pulumi.Output.all(**outputs).apply(resolved.update)
+
+    pulumi.runtime.test(program_and_exports)()
     return {key: plain(resolved[key]) for key in sorted(resolved)}
 
 
@@ -386,9 +390,7 @@ def render_stack(
         pulumi.runtime.set_mocks(
             mocks, project=layer.project, stack=environment, preview=False, monitor=monitor
         )
-        program = str(layer.directory)
-        pulumi.runtime.test(lambda: runpy.run_path(program, run_name="__main__") and None)()
-        exports = _resolved_exports()
+        exports = _run_program(str(layer.directory))
     return RenderedStack(
         layer=layer.name,
         environment=environment,
