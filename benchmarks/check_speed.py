@@ -73,9 +73,7 @@ ENVIRONMENT = {key: value for key, value in os.environ.items() if key != "PYTHON
 
 def timed(command: list[str]) -> float:
     started = time.perf_counter()
-    subprocess.run(
-        command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, check=True, env=ENVIRONMENT
-    )
+    subprocess.run(command, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, check=True, env=ENVIRONMENT)
     return time.perf_counter() - started
 
 
