@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.environments import SECRETS_PROVIDER_KEYS, stack_file
+from shared.environments import SECRETS_PROVIDER_KEYS, read_stack_document, stack_file
 from shared.layers import REPO_ROOT, Layer
 from shared.local import EmulatorError, EmulatorFailed
 from shared.local.lock import FolderBusy, folder_lock
@@ -544,7 +544,7 @@ class LocalEmulator:
         import yaml
 
         committed_path = stack_file(layer, environment)
-        committed = yaml.safe_load(committed_path.read_text()) or {}
+        committed = read_stack_document(layer, environment)
         config = dict(committed.get("config") or {})
         for key, value in config.items():
             if isinstance(value, dict) and "secure" in value:

@@ -78,7 +78,12 @@ def commands(c: MockContext) -> list[str]:
 
 
 def run_envs(c: MockContext) -> list[dict[str, str]]:
-    return [call.kwargs.get("env", {}) for call in c.run.call_args_list]
+    """The environment each command got, without NO_COLOR (which the pty runs get off a
+    terminal: test_pulumi_is_told_not_to_colour_off_a_terminal)."""
+    return [
+        {key: value for key, value in call.kwargs.get("env", {}).items() if key != "NO_COLOR"}
+        for call in c.run.call_args_list
+    ]
 
 
 def pack() -> Path:
@@ -252,6 +257,20 @@ def test_backend_flag_is_passed_to_every_pulumi_command_as_PULUMI_BACKEND_URL() 
     c = MockContext(run=ok())
     tasks.deploy(c, env="dev", yes=True, backend="s3://team-state")
     assert run_envs(c) == [{"PULUMI_BACKEND_URL": "s3://team-state"}] * 2 * len(LAYERS)
+
+
+def test_pulumi_is_told_not_to_colour_off_a_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    """On a pty pulumi always sees a terminal: off one (a file, a CI log) or under NO_COLOR
+    it gets NO_COLOR, which it honours; the quiet commands (select, outputs) need nothing."""
+    from shared.deploy import steps
+
+    for on_terminal in (False, True):
+        monkeypatch.setattr(steps, "use_colour", lambda on_terminal=on_terminal: on_terminal)
+        c = MockContext(run=ok())
+        tasks.deploy(c, env="dev", yes=True, layer=FIRST.name)
+        envs = {call.args[0].split()[1]: call.kwargs["env"] for call in c.run.call_args_list}
+        assert envs["up"].get("NO_COLOR") == (None if on_terminal else "1")
+        assert "NO_COLOR" not in envs["stack"]
 
 
 def test_without_backend_flag_pulumi_keeps_its_own_login() -> None:
@@ -992,3 +1011,20 @@ def test_the_emulator_not_answering_is_a_failure_exit_1(
         with pytest.raises(Exit) as raised:
             run_task()
         assert raised.value.code == 1
+
+
+@pytest.mark.parametrize("local", [False, True], ids=["backend", "local"])
+def test_a_broken_stack_file_stops_the_run_before_the_first_layer(
+    projects_copy: LayerGraph, local: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Before, storage was deployed and only then iam's broken file was found."""
+    monkeypatch.setenv(local_emulator.LOCAL_DIR_VARIABLE, str(tmp_path / "local"))
+    path = projects_copy.get("iam").directory / "Pulumi.staging.yaml"
+    path.write_text("config:\n  pipeline:tracing: [true\n")
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        tasks.deploy(c, env="staging", yes=True, local=local)
+    assert raised.value.code == 2
+    assert raised.value.message.startswith("error: ")
+    assert "projects/iam/Pulumi.staging.yaml: not valid YAML at line 3" in raised.value.message
+    assert commands(c) == []

@@ -9,6 +9,7 @@ the run exits 128 + the signal number (``shared.deploy.interrupts``).
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -217,7 +218,7 @@ def finish(run: Run, outcomes: list[Outcome]) -> None:
         except PipelineError as error:
             if code == 0:
                 raise task_exit(str(error), error.exit_code) from None
-            say(f"error: {error}")
+            print(f"error: {error}", file=sys.stderr)
         else:
             say(f"report written to {run.report}")
     if code:

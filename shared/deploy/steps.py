@@ -35,7 +35,7 @@ from shared.deploy.guards import Deployment, deployment, result_text
 from shared.deploy.pulumi_json import JsonEcho, PulumiJson, plain, read_events, read_preview
 from shared.deploy.targets import Target
 from shared.layers import Layer
-from shared.text import plural, say
+from shared.text import plural, say, use_colour
 
 NOTE_LIMIT = 200
 
@@ -101,8 +101,11 @@ def _select_existing_stack(c: Context, target: Target, layer: Layer) -> Result:
 
 def _run_program(c: Context, target: Target, command: str, *, reads_json: bool) -> Result:
     """Run `pulumi up`, `preview` or `destroy` on a pty (pulumi's progress reaches the
-    terminal, and an interrupt reaches pulumi); JSON output is shown as readable lines."""
-    options: dict[str, Any] = {"warn": True, "echo": True, "pty": True, "env": target.env}
+    terminal, and an interrupt reaches pulumi); JSON output is shown as readable lines. On a
+    pty pulumi always sees a terminal, so unless ours is one (and NO_COLOR is not set) it is
+    told not to colour: its output may be going to a file or a CI log."""
+    env = target.env if use_colour() else {**target.env, "NO_COLOR": "1"}
+    options: dict[str, Any] = {"warn": True, "echo": True, "pty": True, "env": env}
     echo = JsonEcho() if reads_json else None
     if echo is not None:
         options["out_stream"] = echo

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from shared import pulumi_cli as cli
-from shared.environments import require_environment
+from shared.environments import read_stack_config, require_environment
 from shared.errors import PipelineError
 from shared.layers import Layer, LayerGraph
 from shared.local_emulator import LocalEmulator
@@ -51,6 +51,8 @@ def checked_layers(
     """Validate everything a run needs before anything runs; the layers to act on."""
     layers = tuple(graph.select(layer, order))
     require_environment(environment, list(layers), graph)
+    for each in layers:  # a broken stack file stops the run before the first layer, not at it
+        read_stack_config(each, environment)
     if backend is not None and not backend.strip():
         raise PipelineError(
             "--backend is empty: give a state backend URL (e.g. s3://bucket, "
