@@ -42,8 +42,13 @@ class Affected:
     everything_because: str | None = None
 
 
-def changed_files(ref: str, repo: Path = REPO_ROOT) -> list[str]:
-    """Files changed between ``ref`` (where the branch left it) and the working tree's HEAD."""
+def changed_files(ref: str, repo: Path | None = None) -> list[str]:
+    """Files changed between ``ref`` (where the branch left it) and HEAD."""
+    repo = repo or REPO_ROOT
+    if not ref.strip():
+        raise PipelineError(
+            "--changed-since is empty: give the git ref to compare with, e.g. origin/main"
+        )
     try:
         base = subprocess.run(
             ["git", "merge-base", ref, "HEAD"],

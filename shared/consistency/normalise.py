@@ -2,8 +2,8 @@
 
 Logical names are environment-free, but physical names, URNs, ARNs, export keys and
 StackReference names all contain the environment. ``normalise_stack`` replaces the
-environment wherever it stands as a whole token (``dev-rawdata-bucket``, ``dev_table_name``,
-``organization/rawdata-iam/dev``), never inside another word (``device`` stays ``device``),
+environment wherever it stands as a whole token (``dev-audit-bucket``, ``dev_bucket_name``,
+``organization/rawdata-audit/dev``), never inside another word (``device`` stays ``device``),
 and decodes embedded JSON documents (IAM and bucket policies) so that a difference is
 reported at the statement that differs, not as one long string.
 

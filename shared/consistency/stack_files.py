@@ -50,7 +50,7 @@ def shared_settings() -> tuple[SharedSetting, ...]:
             "StackReferences name upstream stacks as {org}/{project}/{env}",
         ),
         SharedSetting(
-            "pipeline:tracing", None, "the role's X-Ray grant (iam) and the function's mode"
+            "pipeline:tracing", None, "X-Ray tracing: a role's grant and a function's mode agree"
         ),
         SharedSetting(
             "aws:allowedAccountIds",

@@ -241,9 +241,11 @@ def destroy(c: Context, target: Target, run: Run, *, yes: bool) -> list[Outcome]
         if result.failed:
             text = result_text(result) + ("\n" + read.text() if read else "")
             if cli.mentions_protected_resources(text):
+                settings = " and ".join(f"{key}: false" for key in layer.production_grade_settings)
+                how = f"set {settings} and deploy first" if settings else "unprotect them yourself"
                 say(
                     f"{layer.name}: protected resources stay; this task never unprotects them "
-                    "(set protectStatefulResources: false and deploy first if you really mean it)"
+                    f"({how} if you really mean it)"
                 )
                 return StepResult(FAILED, "protected resources", changes)
             return StepResult(FAILED, _failure_note(target, layer, result, read), changes)
