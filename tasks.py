@@ -114,7 +114,9 @@ def deploy(
     report: str | None = None,
     skip_policy_pack: bool = False,
 ) -> None:
-    """Deploy ENV: `pulumi up` per layer in dependency order, then a summary table.
+    """Deploy ENV: `pulumi up` per layer, in order.
+
+    Deploy ENV: `pulumi up` per layer in dependency order, then a summary table.
 
     The first failed layer stops the chain; the layers after it are reported "not run" and
     the task exits non-zero. Ctrl-C stops it cleanly (exit 130). With --local the emulator is
@@ -155,7 +157,9 @@ def preview(
     skip_policy_pack: bool = False,
     expect_no_changes: bool = False,
 ) -> None:
-    """Preview ENV: `pulumi preview --diff` per layer in dependency order.
+    """Preview ENV: `pulumi preview` per layer, in order.
+
+    Preview ENV: `pulumi preview --diff` per layer in dependency order.
 
     A layer whose upstream stack has never been deployed is not previewed; one line names the
     layer to deploy first (reported "blocked"; that alone does not fail the task).
@@ -195,7 +199,9 @@ def destroy(
     local: bool = False,
     report: str | None = None,
 ) -> None:
-    """Destroy ENV in reverse dependency order.
+    """Destroy ENV: `pulumi destroy` per layer, reversed.
+
+    Destroy ENV in reverse dependency order.
 
     Never unprotects anything. A single --layer is refused while a layer that depends on it
     is still deployed. A production-grade environment (see --confirm-prod) also needs
@@ -223,7 +229,9 @@ def drift(
     report: str | None = None,
     skip_policy_pack: bool = False,
 ) -> None:
-    """Check ENV for drift: per layer `pulumi preview --refresh --expect-no-changes --json`.
+    """Check ENV for drift, without writing state.
+
+    Check ENV for drift: per layer `pulumi preview --refresh --expect-no-changes --json`.
 
     Reads the real state of every resource and compares it with the program, without
     writing any state (never `pulumi refresh`). A table says per layer: in sync, drifted
@@ -250,7 +258,10 @@ def outputs(
     backend: str | None = None,
     local: bool = False,
 ) -> None:
-    """Show every layer's stack outputs for ENV merged into one view (a table, or --json)."""
+    """Show every layer's stack outputs for ENV.
+
+    Show every layer's stack outputs for ENV merged into one view (a table, or --json).
+    """
     chain.run_outputs(c, env, layer, as_json=json, backend=backend, local=local)
 
 
@@ -261,7 +272,9 @@ def outputs(
     }
 )
 def local_start(c: Context, port: str | None = None) -> None:
-    """Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs.
+    """Start the local AWS emulator on 127.0.0.1.
+
+    Start the local AWS emulator (moto server) on 127.0.0.1 for --local runs.
 
     One emulator per local folder: when it already runs, says so (on another port than
     --port: refused). A stale pid file is reported and removed; nothing else is signalled.
@@ -276,7 +289,9 @@ def local_start(c: Context, port: str | None = None) -> None:
 
 @task
 def local_stop(c: Context) -> None:
-    """Stop the local emulator and discard the local state and stack files that described it.
+    """Stop the local emulator; discard the local state.
+
+    Stop the local emulator and discard the local state and stack files that described it.
 
     Only a process verified to be this folder's emulator is signalled; a pid file that does
     not describe one is stale: reported and removed.
@@ -294,8 +309,11 @@ def local_stop(c: Context) -> None:
 
 @task
 def local_status(c: Context) -> None:
-    """Say whether the local emulator is running, not running, not answering, or whether its
-    pid file is stale (`invoke local.stop` removes it); changes nothing."""
+    """Say whether the local emulator is running.
+
+    Say whether the local emulator is running, not running, not answering, or whether its
+    pid file is stale (`invoke local.stop` removes it); changes nothing.
+    """
     emulator = LocalEmulator.default()
     with task_errors():
         found = emulator.status()
@@ -351,7 +369,10 @@ LOCK_COMMAND = (
 
 @task(help={"upgrade": "also move every pin to the newest release pyproject.toml allows"})
 def lock(c: Context, upgrade: bool = False) -> None:
-    """Write requirements.lock from pyproject.toml (uv pip compile); commit the result."""
+    """Rewrite requirements.lock from pyproject.toml.
+
+    Write requirements.lock from pyproject.toml (uv pip compile); commit the result.
+    """
     with c.cd(REPO_ROOT):
         result = c.run(
             f"{shlex.quote(sys.executable)} -m {LOCK_COMMAND} --quiet"
@@ -364,8 +385,11 @@ def lock(c: Context, upgrade: bool = False) -> None:
 
 @task
 def lint(c: Context) -> None:
-    """Lint: ruff check, ruff format --check, and the GitHub workflows and actions against
-    their schemas."""
+    """Lint: ruff, ruff format, workflow and action schemas.
+
+    Lint: ruff check, ruff format --check, and the GitHub workflows and actions against
+    their schemas.
+    """
 
     def relative(paths: list[Path]) -> str:
         return " ".join(str(path.relative_to(REPO_ROOT)) for path in paths)
@@ -396,8 +420,11 @@ def lint(c: Context) -> None:
 def ci_matrix(
     c: Context, json: bool = False, changed_since: str | None = None, github_output: bool = False
 ) -> None:
-    """Print what CI runs, read from the repository: environments in promotion order, layers
-    in deploy order, the environment x layer preview matrix."""
+    """Print what CI runs: environments, layers, matrix.
+
+    Print what CI runs, read from the repository: environments in promotion order, layers
+    in deploy order, the environment x layer preview matrix.
+    """
     import json as json_module
     import os
 
@@ -450,8 +477,11 @@ def ci_matrix(
     }
 )
 def doctor(c: Context, for_: str = "offline") -> None:
-    """Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
-    AWS credentials, the local emulator) and say what to do for each one missing."""
+    """Check this machine's prerequisites, and say what to do.
+
+    Check this machine's prerequisites (Python, virtualenv and lock, Pulumi CLI, backend,
+    AWS credentials, the local emulator) and say what to do for each one missing.
+    """
     from shared.doctor import MISSING, NOTE, USES, diagnose
     from shared.text import GREEN, RED, YELLOW, Painter, format_table, plural, use_colour
 
@@ -486,6 +516,18 @@ def doctor(c: Context, for_: str = "offline") -> None:
     print(f"ready for {for_}")
 
 
+@task
+def benchmarks(c: Context) -> None:
+    """Run the benchmarks; rewrite docs/benchmarks.md.
+
+    Run every benchmark script and write docs/benchmarks.md (figures, commands, machine).
+    """
+    from shared.benchmarks import write_page
+
+    path = write_page()
+    print(f"wrote {path.relative_to(REPO_ROOT)}")
+
+
 local = Collection("local")
 local.add_task(local_start, "start")
 local.add_task(local_stop, "stop")
@@ -504,6 +546,7 @@ for _task in (
     lint,
     lock,
     doctor,
+    benchmarks,
     ci_matrix,
     *consistency_tasks.TASKS,
 ):

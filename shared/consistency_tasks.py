@@ -123,7 +123,9 @@ def render(
     json_: bool = False,
     update_snapshots: bool = False,
 ) -> None:
-    """Render stacks offline: every resource with inputs, parent, dependencies; the exports.
+    """Render stacks offline: resources, inputs, exports.
+
+    Render stacks offline: every resource with inputs, parent, dependencies; the exports.
 
     Layers are chained as in a real deploy (each layer's exports feed the StackReferences of
     the layers reading it), from the real stack files, under Pulumi's mocks: no cloud, no CLI.
@@ -167,7 +169,9 @@ def render(
 
 @task(help={"json": "print the matrix and the findings as JSON instead of tables"})
 def check(c: Context, json_: bool = False) -> None:
-    """Prove every environment is the same architecture; exit 1 on any violation.
+    """Prove every environment is one architecture.
+
+    Prove every environment is the same architecture; exit 1 on any violation.
 
     Renders every layer x environment offline and checks: (1) the architectures are identical
     once the environment is taken out of names, apart from the knobs each layer declares in
@@ -192,7 +196,9 @@ def check(c: Context, json_: bool = False) -> None:
 def new_env(
     c: Context, name: str, from_: str, after: str | None = None, json_: bool = False
 ) -> None:
-    """Replicate an environment: Pulumi.NAME.yaml in every layer, its place in the promotion
+    """Add an environment, only if `check` then passes.
+
+    Replicate an environment: Pulumi.NAME.yaml in every layer, its place in the promotion
     order and its snapshots, written only if `invoke check` then passes.
 
     The stack files are the source environment's with its name replaced (in values, as a
@@ -249,8 +255,11 @@ def new_layer(
     owner: str | None = None,
     summary: str | None = None,
 ) -> None:
-    """Create projects/NAME: a working layer with one example resource, written only if
-    `invoke check` then passes; its owner line is added to .github/CODEOWNERS."""
+    """Add a layer folder, only if `check` then passes.
+
+    Create projects/NAME: a working layer with one example resource, written only if
+    `invoke check` then passes; its owner line is added to .github/CODEOWNERS.
+    """
     from shared.new_layer import new_layer as create
 
     upstreams = [part.strip() for part in depends_on.split(",") if part.strip()]
@@ -284,7 +293,10 @@ def markdown_files(root: Path) -> list[Path]:
     }
 )
 def diagram(c: Context, env: str = "dev", detail: str = "named", write: bool = False) -> None:
-    """Draw the layers, their resources and the exports each layer reads, as Mermaid."""
+    """Draw the architecture as a Mermaid diagram.
+
+    Draw the layers, their resources and the exports each layer reads, as Mermaid.
+    """
     from shared.diagram import DETAILS, mermaid, redrawn
     from shared.harness import render_environment
 

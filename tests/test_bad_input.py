@@ -467,6 +467,7 @@ SETUPS = {
 # Tasks run only with bad flags, not in the bad set-ups: what they do with good flags is long,
 # needs the network or leaves something running.
 NOT_IN_SETUPS = {
+    "benchmarks": "runs every benchmark, for minutes; it reads no stack file the set-ups break",
     "doctor": "asks AWS whose credentials these are (the network)",
     "test": "runs the whole test suite",
     "lock": "resolves every dependency against PyPI",
