@@ -8,6 +8,8 @@ A pytest plugin: the root ``conftest.py`` loads it, so its fixtures are everywhe
 from __future__ import annotations
 
 import shutil
+import subprocess
+import sys
 from collections.abc import Collection
 from pathlib import Path
 
@@ -15,7 +17,7 @@ import pytest
 
 from shared.environments import environments, read_stack_config
 from shared.harness import RenderedStack, render_environment
-from shared.layers import LayerGraph, load_graph
+from shared.layers import REPO_ROOT, LayerGraph, load_graph
 
 Rendered = dict[str, dict[str, RenderedStack]]  # environment -> layer -> stack
 
@@ -87,3 +89,42 @@ def unused_environment_name(preferred: str, graph: LayerGraph | None = None) -> 
     existing = set(environments(graph or load_graph()))
     candidates = [preferred, *(f"{preferred}{number}" for number in range(2, 100))]
     return next(name for name in candidates if name not in existing)
+
+
+def repository_files(root: Path | None = None) -> list[str]:
+    """What a fresh clone holds: the tracked files, and any new ones git does not ignore."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=root or REPO_ROOT,
+        capture_output=True,
+        check=True,
+    ).stdout
+    return sorted({name.decode() for name in listed.split(b"\0") if name})
+
+
+@pytest.fixture(scope="session")
+def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """One copy of the repository as a fresh clone has it, its Python compiled once (a
+    command run in a copy of it then loads the bytecode instead of compiling every module)."""
+    root = tmp_path_factory.mktemp("checkout") / "repo"
+    for name in repository_files():
+        source = REPO_ROOT / name
+        if source.is_file():
+            (root / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, root / name)
+    subprocess.run(
+        [sys.executable, "-m", "compileall", "-q", "shared", "projects", "policies", "tasks.py"],
+        cwd=root,
+        check=True,
+        capture_output=True,
+    )
+    return root
+
+
+def copy_repository(destination: Path, checkout: Path, *, with_virtualenv: bool = False) -> Path:
+    """A scratch copy of the repository for commands to run in (and edit); with the
+    repository's set-up virtualenv linked in as .venv when asked."""
+    shutil.copytree(checkout, destination, symlinks=True)
+    if with_virtualenv:
+        (destination / ".venv").symlink_to(REPO_ROOT / ".venv")
+    return destination

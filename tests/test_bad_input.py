@@ -12,7 +12,6 @@ import json
 import os
 import pty
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -27,7 +26,7 @@ import tasks
 from shared import cli
 from shared.errors import EXIT_BROKEN_PIPE, PipelineError
 from shared.layers import REPO_ROOT
-from shared.testing import unused_environment_name
+from shared.testing import copy_repository, unused_environment_name
 from shared.text import echo_format, shorten_long_values, use_colour
 
 BROKEN_STACK_FILE = "config:\n  aws:region: us-east-1\n\tpipeline:tracing: true\n"
@@ -41,42 +40,6 @@ MISSING_STACK_FILE_MESSAGE = (
     "environment's file and change the name in it); for a new environment, "
     "`invoke new-env --name NAME --from ENV` writes every layer's stack file"
 )
-
-
-def repository_files() -> list[str]:
-    """What a checkout holds: the tracked files and any new ones not ignored."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        check=True,
-    ).stdout
-    return sorted({name.decode() for name in listed.split(b"\0") if name})
-
-
-@pytest.fixture(scope="session")
-def checkout(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """One copy of the repository, its Python compiled once (each command run in a copy of
-    it then loads the bytecode instead of compiling every module again)."""
-    root = tmp_path_factory.mktemp("checkout") / "repo"
-    for name in repository_files():
-        source = REPO_ROOT / name
-        if source.is_file():
-            (root / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, root / name)
-    subprocess.run(
-        [sys.executable, "-m", "compileall", "-q", "shared", "projects", "tasks.py"],
-        cwd=root,
-        check=True,
-        capture_output=True,
-    )
-    return root
-
-
-def copy_repository(destination: Path, checkout: Path) -> Path:
-    """A scratch copy of the repository for one command to run in (and edit)."""
-    shutil.copytree(checkout, destination, symlinks=True)
-    return destination
 
 
 @pytest.fixture

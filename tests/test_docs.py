@@ -30,6 +30,7 @@ import pytest
 
 import tasks
 from shared.layers import REPO_ROOT
+from shared.testing import copy_repository
 
 PAGES = [REPO_ROOT / "README.md", *sorted((REPO_ROOT / "docs").glob("*.md"))]
 LANGUAGES = {"bash", "text", "json", "yaml", "python", "mermaid"}
@@ -226,33 +227,6 @@ def test_commands_that_cannot_run_here_still_name_real_tasks_and_flags() -> None
     assert problems == []
 
 
-@pytest.fixture(scope="module")
-def scratch_repository(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's tracked files, as a fresh clone has them, with the set-up done (the
-    real virtualenv linked in: it was made by the README's set-up command)."""
-    source = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    copy = tmp_path_factory.mktemp("clone")
-    for name in source:
-        path = REPO_ROOT / name
-        if path.is_file():
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(path.read_bytes())
-    return copy
-
-
-def fresh_copy(template: Path, destination: Path) -> Path:
-    subprocess.run(["cp", "-a", f"{template}/.", str(destination)], check=True)
-    (destination / ".venv").symlink_to(REPO_ROOT / ".venv")
-    return destination
-
-
 RUNNABLE_PAGES = sorted(
     {block.path for block in SHELL if not block.markers & (MARKERS - {"ci"})},
     key=lambda path: path.name,
@@ -261,10 +235,11 @@ RUNNABLE_PAGES = sorted(
 
 @pytest.mark.parametrize("page", RUNNABLE_PAGES, ids=lambda path: path.name)
 def test_every_runnable_block_runs_and_prints_what_is_shown(
-    page: Path, scratch_repository: Path, tmp_path: Path
+    page: Path, checkout: Path, tmp_path: Path
 ) -> None:
-    """The page's shell blocks, in order, in one scratch copy (as a reader follows it)."""
-    root = fresh_copy(scratch_repository, tmp_path / "repository")
+    """The page's shell blocks, in order, in one scratch copy of a fresh clone after the
+    set-up (as a reader follows the page)."""
+    root = copy_repository(tmp_path / "repository", checkout, with_virtualenv=True)
     environment = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("PULUMI_", "AWS_"))},
         "NO_COLOR": "1",

@@ -14,9 +14,9 @@ import pytest
 import yaml
 
 from shared.errors import LayerError
-from shared.layers import REPO_ROOT, load_graph
+from shared.layers import load_graph
 from shared.new_layer import new_layer
-from shared.testing import copy_projects
+from shared.testing import copy_projects, copy_repository
 
 
 def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -26,25 +26,10 @@ def run(argv: list[str], cwd: Path) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def repository_copy(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The repository's tracked files, committed in a throw-away git repository, with the
-    real virtualenv linked in."""
-    copy = tmp_path_factory.mktemp("repository")
-    listed = subprocess.run(
-        ["git", "ls-files", "-co", "--exclude-standard"],
-        cwd=REPO_ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.splitlines()
-    for name in listed:
-        source = REPO_ROOT / name
-        if source.is_file() and not name.startswith(".venv"):
-            target = copy / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(source.read_bytes())
-    (copy / ".venv").symlink_to(REPO_ROOT / ".venv")
+@pytest.fixture
+def repository_copy(tmp_path: Path, checkout: Path) -> Path:
+    """A fresh clone after the set-up, committed in a throw-away git repository."""
+    copy = copy_repository(tmp_path / "repository", checkout, with_virtualenv=True)
     for argv in (
         ["git", "init", "-q"],
         ["git", "add", "-A"],
