@@ -91,6 +91,28 @@ def _require_yes_for_report(action: str, report: str | None, yes: bool) -> None:
         )
 
 
+def _deployed_target(
+    graph: LayerGraph,
+    environment: str,
+    layers: tuple[Layer, ...],
+    *,
+    backend: str | None,
+    local: bool,
+) -> Target:
+    """The target of a task that reads what is deployed: with --local, the emulator must
+    already run (starting one would only show that nothing is deployed)."""
+    target = target_for(
+        graph, environment, layers, backend=backend, local=local, start_emulator=False
+    )
+    if target is None:
+        raise task_exit(
+            "the local emulator is not running, so nothing is deployed locally; "
+            f"deploy first: invoke deploy --env {environment} --local",
+            EXIT_USER_ERROR,
+        )
+    return target
+
+
 def _announce(run: Run) -> None:
     if run.policy_pack and run.policy_pack.skipped:
         warn_skipped(run.action, run.environment)
@@ -234,15 +256,7 @@ def run_drift(
                 reads_json=True,
                 stop_on_failure=False,
             )
-            target = target_for(
-                graph, environment, layers, backend=backend, local=local, start_emulator=False
-            )
-            if target is None:
-                raise task_exit(
-                    "the local emulator is not running, so nothing is deployed locally; "
-                    f"deploy first: invoke deploy --env {environment} --local",
-                    EXIT_USER_ERROR,
-                )
+            target = _deployed_target(graph, environment, layers, backend=backend, local=local)
         _announce(run)
         return steps.drift(GuardedContext(c, interrupts), target, run)
 
@@ -261,15 +275,7 @@ def run_outputs(
         layers = checked_layers(
             graph, environment, layer, graph.deploy_order(), backend=backend, local=local
         )
-        target = target_for(
-            graph, environment, layers, backend=backend, local=local, start_emulator=False
-        )
-        if target is None:
-            raise task_exit(
-                "the local emulator is not running, so nothing is deployed locally; "
-                f"deploy first: invoke deploy --env {environment} --local",
-                EXIT_USER_ERROR,
-            )
+        target = _deployed_target(graph, environment, layers, backend=backend, local=local)
         return show_outputs(c, target, as_json=as_json)
 
 
