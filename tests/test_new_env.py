@@ -20,11 +20,17 @@ from shared import consistency_tasks
 from shared.consistency.new_env import (
     NewEnvironmentRefused,
     new_environment,
+    promotion_text,
     rename_in_values,
     without_secrets_provider,
 )
 from shared.consistency.snapshots import snapshot_path
-from shared.environments import SECRETS_PROVIDER_KEYS, environments, promotion_order
+from shared.environments import (
+    SECRETS_PROVIDER_KEYS,
+    environments,
+    promotion_file,
+    promotion_order,
+)
 from shared.errors import StackEnvironmentError
 from shared.layers import LayerGraph, load_graph
 from shared.testing import copy_projects, unused_environment_name
@@ -82,9 +88,51 @@ def test_a_new_environment_is_written_in_every_layer_placed_in_order_and_passes_
 
 
 def test_without_after_the_new_environment_is_promoted_last(projects_copy: LayerGraph) -> None:
+    """With the promotion order written as a block list, which stays one."""
+    order_file = promotion_file(projects_copy)
+    order = promotion_order(projects_copy)
+    order_file.write_text("# promoted in this order\npromotion_order:\n  - " + "\n  - ".join(order))
     name = unused_environment_name("sandbox", projects_copy)
     new_environment(name, "dev", graph=projects_copy)
     assert promotion_order(projects_copy)[-1] == name
+    assert order_file.read_text() == (
+        "# promoted in this order\npromotion_order:\n"
+        + "".join(f"  - {environment}\n" for environment in [*order, name])
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a flow list: rewritten on its line, its comment kept
+            "# the order\npromotion_order: [dev, staging, prod]  # CI reads it\n",
+            "# the order\npromotion_order: [dev, staging, qa, prod]  # CI reads it\n",
+        ),
+        (  # a block list: one line added after the environment it follows
+            "promotion_order:\n  # first\n  - dev  # the first\n\n  - staging\n  - prod",
+            "promotion_order:\n  # first\n  - dev  # the first\n\n  - staging\n  - qa\n  - prod",
+        ),
+        (  # a block list at the key's own indentation, an item quoted
+            "promotion_order:\n- dev\n- 'staging'\n- prod\n",
+            "promotion_order:\n- dev\n- 'staging'\n- qa\n- prod\n",
+        ),
+        (  # anything else is written anew from the list, the comments above it kept
+            "# the order\n\npromotion_order: [dev,\n  staging, prod]  # CI reads it\n",
+            "# the order\n\npromotion_order: [dev, staging, qa, prod]\n",
+        ),
+        (
+            "promotion_order: !!seq [dev, staging, prod]\n",
+            "promotion_order: [dev, staging, qa, prod]\n",
+        ),
+    ],
+    ids=["flow", "block", "block-unindented", "flow-on-two-lines", "tagged"],
+)
+def test_the_promotion_file_is_edited_in_its_own_style(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "environments.yaml"
+    path.write_text(text)
+    assert promotion_text(path, ["dev", "staging", "qa", "prod"]) == expected
 
 
 def test_after_an_environment_not_in_the_order_is_refused_before_writing(

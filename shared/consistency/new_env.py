@@ -157,9 +157,6 @@ def planned_files(name: str, source: str, graph: LayerGraph) -> dict[Path, tuple
     return planned
 
 
-_ORDER_LINE = re.compile(r"^promotion_order:.*$", re.MULTILINE)
-
-
 def placed_in_order(order: list[str], name: str, after: str | None) -> list[str]:
     """``order`` with ``name`` after ``after`` (default: at the end)."""
     if after is None:
@@ -172,15 +169,86 @@ def placed_in_order(order: list[str], name: str, after: str | None) -> list[str]
     return [*order[:position], name, *order[position:]]
 
 
+# The promotion file's key, alone on its line (a block list follows) or with a flow list.
+_ORDER_KEY = re.compile(r"^promotion_order[ \t]*:[ \t]*(?:#.*)?$")
+_FLOW_LIST = re.compile(r"^promotion_order[ \t]*:[ \t]*\[[^\]\n#]*\][ \t]*(?P<comment>#.*)?$")
+# One item of a block list: ``  - staging  # a comment``.
+_ITEM = re.compile(r"^(?P<indent>[ \t]*)-[ \t]+(?P<name>[^\s#]+)[ \t]*(?:#.*)?$")
+_COMMENT_OR_BLANK = re.compile(r"^[ \t]*(?:#.*)?$")
+
+
 def promotion_text(path: Path, order: list[str]) -> str:
-    """The promotion file with its list replaced, comments kept."""
-    line = f"promotion_order: [{', '.join(order)}]"
-    text = path.read_text()
-    if len(_ORDER_LINE.findall(text)) == 1 and yaml.safe_load(text).keys() == {"promotion_order"}:
-        candidate = _ORDER_LINE.sub(line, text)
-        if yaml.safe_load(candidate) == {"promotion_order": order}:
+    """The promotion file listing ``order`` (the file's list with one name added), edited in
+    place where it can be, comments and all: a flow list (``[dev, prod]``) is rewritten on its
+    line, a block list (``- dev`` lines) gets the new name's line next to its neighbour's.
+    Otherwise the file is written anew from the list, keeping the comments above it. Each
+    candidate is read back, and only one that lists exactly ``order`` is used."""
+    text = path.read_text(encoding="utf-8")
+    for candidate in (_flow_list_edited(text, order), _block_list_edited(text, order)):
+        if candidate is not None and _lists(candidate, order):
             return candidate
-    return f"{line}\n"
+    lines = text.splitlines(keepends=True)
+    header = []
+    for line in lines:
+        if not _COMMENT_OR_BLANK.match(line):
+            break
+        header.append(line if line.endswith("\n") else line + "\n")
+    return "".join(header) + f"promotion_order: [{', '.join(order)}]\n"
+
+
+def _lists(text: str, order: list[str]) -> bool:
+    try:
+        return yaml.safe_load(text) == {"promotion_order": order}
+    except yaml.YAMLError:
+        return False
+
+
+def _flow_list_edited(text: str, order: list[str]) -> str | None:
+    lines = text.splitlines(keepends=True)
+    found = [index for index, line in enumerate(lines) if _FLOW_LIST.match(line.rstrip("\r\n"))]
+    if len(found) != 1:
+        return None
+    line = lines[found[0]]
+    comment = _FLOW_LIST.match(line.rstrip("\r\n")).group("comment")  # type: ignore[union-attr]
+    ending = line[len(line.rstrip("\r\n")) :]
+    lines[found[0]] = (
+        f"promotion_order: [{', '.join(order)}]" + (f"  {comment}" if comment else "") + ending
+    )
+    return "".join(lines)
+
+
+def _block_list_edited(text: str, order: list[str]) -> str | None:
+    """``text`` with the one name of ``order`` that its block list lacks inserted after the
+    item of the name before it (before the first item when it comes first)."""
+    lines = text.splitlines(keepends=True)
+    keys = [index for index, line in enumerate(lines) if _ORDER_KEY.match(line.rstrip("\r\n"))]
+    if len(keys) != 1:
+        return None
+    items: dict[str, int] = {}  # name -> line index
+    indent = ""
+    for index in range(keys[0] + 1, len(lines)):
+        line = lines[index].rstrip("\r\n")
+        item = _ITEM.match(line)
+        if item:
+            items[item.group("name").strip("'\"")] = index
+            indent = indent or item.group("indent")
+        elif not _COMMENT_OR_BLANK.match(line):
+            break
+    added = [name for name in order if name not in items]
+    if not items or len(added) != 1:
+        return None
+    position = order.index(added[0])
+    if position == 0:
+        at = min(items.values())
+    elif order[position - 1] in items:
+        at = items[order[position - 1]] + 1
+    else:
+        return None
+    ending = "\r\n" if lines[at - 1].endswith("\r\n") else "\n"
+    if not lines[at - 1].endswith("\n"):
+        lines[at - 1] += ending  # the file's last line had no line break
+    lines.insert(at, f"{indent}- {added[0]}{ending}")
+    return "".join(lines)
 
 
 @contextmanager
