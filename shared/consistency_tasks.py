@@ -141,7 +141,12 @@ def render(
     with _without_cycle_collection():
         rendered, failures = render_all(environments, graph)
     if failures:
-        raise task_exit("\n".join(str(failure) for failure in failures), EXIT_FAILURE)
+        raise task_exit(
+            "\n".join(
+                f"{failure.layer}/{failure.environment} {failure.message}" for failure in failures
+            ),
+            EXIT_FAILURE,
+        )
     stacks = [
         stacks_of_env[item.name]
         for stacks_of_env in rendered.values()
