@@ -43,7 +43,8 @@ class Affected:
 
 
 def changed_files(ref: str, repo: Path | None = None) -> list[str]:
-    """Files changed between ``ref`` (where the branch left it) and HEAD."""
+    """Files changed between ``ref`` (where the branch left it) and HEAD, a rename as both of its
+    paths."""
     repo = repo or REPO_ROOT
     if not ref.strip():
         raise PipelineError(
@@ -58,7 +59,7 @@ def changed_files(ref: str, repo: Path | None = None) -> list[str]:
             check=True,
         ).stdout.strip()
         listed = subprocess.run(
-            ["git", "diff", "--name-only", base, "HEAD"],
+            ["git", "diff", "--name-only", "--no-renames", base, "HEAD"],
             cwd=repo,
             capture_output=True,
             text=True,

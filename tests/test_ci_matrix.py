@@ -138,3 +138,15 @@ def test_the_task_prints_the_affected_matrix_and_why(
     with pytest.raises(Exit) as stopped:
         tasks.ci_matrix(MockContext(), changed_since="nowhere")
     assert stopped.value.code == 2
+
+
+def test_a_file_moved_out_of_a_layer_changes_that_layer(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    """A rename is listed as both paths: the layer it left changed too."""
+    repo, graph = repository
+    git(repo, "mv", "projects/iam/iam_layer.py", "README-iam.py")
+    git(repo, "commit", "-qm", "move the iam program out")
+    files = changed_files("HEAD~1", repo)
+    assert "projects/iam/iam_layer.py" in files and "README-iam.py" in files
+    assert "iam" in affected_layers(graph, files).layers
