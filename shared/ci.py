@@ -43,38 +43,40 @@ class Affected:
 
 
 def changed_files(ref: str, repo: Path | None = None) -> list[str]:
-    """Files changed between ``ref`` (where the branch left it) and HEAD, a rename as both of its
-    paths."""
+    """Files changed between ``ref`` (where the branch left it: their merge base) and HEAD, a
+    rename as both of its paths. ``ref`` must name a commit; it is never read as an option."""
     repo = repo or REPO_ROOT
     if not ref.strip():
         raise PipelineError(
             "--changed-since is empty: give the git ref to compare with, e.g. origin/main"
         )
+    commit = _git(
+        ref, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+    ).strip()
+    merge_base = _git(ref, repo, "merge-base", commit, "HEAD").strip()
+    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", merge_base, "HEAD", "--")
+    return [line for line in listed.splitlines() if line.strip()]
+
+
+def _git(ref: str, repo: Path, *argv: str) -> str:
+    """What ``git argv`` prints, run in ``repo``. Failing is ``ref`` refused."""
     try:
-        base = subprocess.run(
-            ["git", "merge-base", ref, "HEAD"],
+        done = subprocess.run(
+            ["git", *argv],
             cwd=repo,
             capture_output=True,
             text=True,
-            check=True,
-        ).stdout.strip()
-        listed = subprocess.run(
-            ["git", "diff", "--name-only", "--no-renames", base, "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+        )
     except FileNotFoundError:
         raise PipelineError("--changed-since needs git, which is not on PATH") from None
-    except subprocess.CalledProcessError as error:
-        detail = (error.stderr or "").strip().splitlines()
-        raise PipelineError(
-            f"--changed-since {ref!r}: git cannot compare with it "
-            f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "
-            "that exists here (in CI: fetch it first, e.g. fetch-depth: 0)"
-        ) from None
-    return [line for line in listed.splitlines() if line.strip()]
+    if done.returncode == 0:
+        return done.stdout
+    detail = done.stderr.strip().splitlines()
+    raise PipelineError(
+        f"--changed-since {ref!r}: git cannot compare with it "
+        f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "
+        "that exists here (in CI: fetch it first, e.g. fetch-depth: 0)"
+    )
 
 
 def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:

@@ -138,6 +138,10 @@ def test_the_task_prints_the_affected_matrix_and_why(
     with pytest.raises(Exit) as stopped:
         tasks.ci_matrix(MockContext(), changed_since="nowhere")
     assert stopped.value.code == 2
+    with pytest.raises(Exit) as stopped:
+        tasks.ci_matrix(MockContext(), changed_since="--octopus")
+    assert stopped.value.code == 2
+    assert str(stopped.value.message).startswith("error: --changed-since '--octopus'")
 
 
 def test_a_file_moved_out_of_a_layer_changes_that_layer(
@@ -150,3 +154,14 @@ def test_a_file_moved_out_of_a_layer_changes_that_layer(
     files = changed_files("HEAD~1", repo)
     assert "projects/iam/iam_layer.py" in files and "README-iam.py" in files
     assert "iam" in affected_layers(graph, files).layers
+
+
+@pytest.mark.parametrize("ref", ["--octopus", "--all", "-h", "--output=x"])
+def test_a_ref_that_reads_as_a_git_option_is_refused(
+    repository: tuple[Path, LayerGraph], ref: str
+) -> None:
+    repo, _ = repository
+    with pytest.raises(PipelineError) as refused:
+        changed_files(ref, repo)
+    assert f"--changed-since {ref!r}: git cannot compare with it" in str(refused.value)
+    assert not (repo / "x").exists()
