@@ -53,13 +53,20 @@ def changed_files(ref: str, repo: Path | None = None) -> list[str]:
     commit = _git(
         ref, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
     ).strip()
-    merge_base = _git(ref, repo, "merge-base", commit, "HEAD").strip()
+    merge_base = _git(ref, repo, "merge-base", commit, "HEAD", no_answer="").strip()
+    if not merge_base:
+        raise PipelineError(
+            f"--changed-since {ref!r}: it has no history in common with HEAD (no merge base), "
+            "so there is no change to compare; give the branch this one was made from"
+        )
     listed = _git(ref, repo, "diff", "--name-only", "--no-renames", merge_base, "HEAD", "--")
     return [line for line in listed.splitlines() if line.strip()]
 
 
-def _git(ref: str, repo: Path, *argv: str) -> str:
-    """What ``git argv`` prints, run in ``repo``. Failing is ``ref`` refused."""
+def _git(ref: str, repo: Path, *argv: str, no_answer: str | None = None) -> str:
+    """What ``git argv`` prints, run in ``repo``. Failing is ``ref`` refused, unless git failed
+    without a word and ``no_answer`` says what that means (``merge-base`` of unrelated
+    histories)."""
     try:
         done = subprocess.run(
             ["git", *argv],
@@ -72,6 +79,8 @@ def _git(ref: str, repo: Path, *argv: str) -> str:
     if done.returncode == 0:
         return done.stdout
     detail = done.stderr.strip().splitlines()
+    if not detail and no_answer is not None:
+        return no_answer
     raise PipelineError(
         f"--changed-since {ref!r}: git cannot compare with it "
         f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "

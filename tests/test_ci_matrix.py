@@ -165,3 +165,14 @@ def test_a_ref_that_reads_as_a_git_option_is_refused(
         changed_files(ref, repo)
     assert f"--changed-since {ref!r}: git cannot compare with it" in str(refused.value)
     assert not (repo / "x").exists()
+
+
+def test_a_ref_with_no_history_in_common_is_refused(repository: tuple[Path, LayerGraph]) -> None:
+    repo, _ = repository
+    git(repo, "checkout", "-q", "--orphan", "unrelated")
+    commit(repo, "README.md", "# another history\n")
+    git(repo, "checkout", "-q", "change")
+    with pytest.raises(PipelineError) as refused:
+        changed_files("unrelated", repo)
+    assert "no history in common with HEAD" in str(refused.value)
+    assert refused.value.exit_code == 2
