@@ -43,8 +43,9 @@ class Affected:
 
 
 def changed_files(ref: str, repo: Path | None = None) -> list[str]:
-    """Files changed between ``ref`` (where the branch left it: their merge base) and HEAD, a
-    rename as both of its paths. ``ref`` must name a commit; it is never read as an option."""
+    """Files changed since the branch left ``ref`` (their merge base, as GitHub compares a pull
+    request), sorted: committed, uncommitted and untracked (not ignored) work, a rename as both
+    of its paths. In CI the working tree is HEAD, so that is what the branch changed."""
     repo = repo or REPO_ROOT
     if not ref.strip():
         raise PipelineError(
@@ -59,8 +60,9 @@ def changed_files(ref: str, repo: Path | None = None) -> list[str]:
             f"--changed-since {ref!r}: it has no history in common with HEAD (no merge base), "
             "so there is no change to compare; give the branch this one was made from"
         )
-    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", merge_base, "HEAD", "--")
-    return [line for line in listed.splitlines() if line.strip()]
+    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", merge_base, "--")
+    untracked = _git(ref, repo, "ls-files", "--others", "--exclude-standard")
+    return sorted({line for line in (listed + untracked).splitlines() if line.strip()})
 
 
 def _git(ref: str, repo: Path, *argv: str, no_answer: str | None = None) -> str:

@@ -176,3 +176,22 @@ def test_a_ref_with_no_history_in_common_is_refused(repository: tuple[Path, Laye
         changed_files("unrelated", repo)
     assert "no history in common with HEAD" in str(refused.value)
     assert refused.value.exit_code == 2
+
+
+def test_uncommitted_and_untracked_work_counts_but_ignored_files_do_not(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    """Run by hand, the working tree is the change; in CI it equals HEAD."""
+    repo, graph = repository
+    commit(repo, ".gitignore", "__pycache__/\n")
+    (repo / "projects" / "storage" / "storage_layer.py").write_text("# edited, not committed\n")
+    (repo / "projects" / "iam" / "new_policy.py").write_text("# new, not added\n")
+    (repo / "projects" / "compute" / "__pycache__").mkdir()
+    (repo / "projects" / "compute" / "__pycache__" / "x.pyc").write_text("ignored\n")
+    files = changed_files("main", repo)
+    assert files == [
+        ".gitignore",
+        "projects/iam/new_policy.py",
+        "projects/storage/storage_layer.py",
+    ]
+    assert {"storage", "iam"} <= set(affected_layers(graph, files).layers)
