@@ -60,9 +60,9 @@ def changed_files(ref: str, repo: Path | None = None) -> list[str]:
             f"--changed-since {ref!r}: it has no history in common with HEAD (no merge base), "
             "so there is no change to compare; give the branch this one was made from"
         )
-    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", merge_base, "--")
-    untracked = _git(ref, repo, "ls-files", "--others", "--exclude-standard")
-    return sorted({line for line in (listed + untracked).splitlines() if line.strip()})
+    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", "-z", merge_base, "--")
+    untracked = _git(ref, repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({name for name in f"{listed}\0{untracked}".split("\0") if name})
 
 
 def _git(ref: str, repo: Path, *argv: str, no_answer: str | None = None) -> str:
@@ -74,7 +74,8 @@ def _git(ref: str, repo: Path, *argv: str, no_answer: str | None = None) -> str:
             ["git", *argv],
             cwd=repo,
             capture_output=True,
-            text=True,
+            encoding="utf-8",
+            errors="surrogateescape",
         )
     except FileNotFoundError:
         raise PipelineError("--changed-since needs git, which is not on PATH") from None

@@ -195,3 +195,12 @@ def test_uncommitted_and_untracked_work_counts_but_ignored_files_do_not(
         "projects/storage/storage_layer.py",
     ]
     assert {"storage", "iam"} <= set(affected_layers(graph, files).layers)
+
+
+def test_a_file_name_git_would_quote_still_names_its_layer(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    repo, graph = repository
+    commit(repo, "projects/iam/régles.py", "# changed\n")
+    assert changed_files("main", repo) == ["projects/iam/régles.py"]
+    assert "iam" in affected_layers(graph, ["projects/iam/régles.py"]).layers
