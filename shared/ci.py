@@ -19,18 +19,31 @@ from shared.environments import environments, promotion_order
 from shared.errors import PipelineError
 from shared.layers import REPO_ROOT, LayerGraph
 
-# A change to any of these can change what every layer does: all layers are affected.
+SHARED_CODE_AND_POLICY_PACK: tuple[str, ...] = ("shared/", "policies/")
+WHAT_EVERY_TASK_RUNS_IN: tuple[str, ...] = ("tasks.py", "invoke.yaml")
+WHAT_IS_INSTALLED: tuple[str, ...] = ("pyproject.toml", "requirements.lock")
+HOW_CI_RUNS_A_PREVIEW: tuple[str, ...] = (".github/workflows/", ".github/actions/")
+THE_ENVIRONMENTS: tuple[str, ...] = ("projects/environments.yaml",)
 AFFECTS_EVERY_LAYER: tuple[str, ...] = (
-    "shared/",
-    "policies/",
-    "tasks.py",
-    "conftest.py",
-    "pyproject.toml",
-    "requirements.lock",
-    ".github/workflows/",
-    ".github/actions/",
-    "projects/environments.yaml",
+    *SHARED_CODE_AND_POLICY_PACK,
+    *WHAT_EVERY_TASK_RUNS_IN,
+    *WHAT_IS_INSTALLED,
+    *HOW_CI_RUNS_A_PREVIEW,
+    *THE_ENVIRONMENTS,
 )
+
+
+def affects_every_layer(path: str) -> bool:
+    """Whether ``path`` (relative to the repository root) is one of ``AFFECTS_EVERY_LAYER``,
+    or inside one of its folders (those end with "/"): what every layer's preview runs with.
+
+    Tests (``conftest.py``, ``tests/``), docs, ``.github/CODEOWNERS`` and ``.ci/`` are not:
+    no preview reads them, and the offline tests run on every pull request anyway.
+    """
+    return any(
+        path.startswith(entry) if entry.endswith("/") else path == entry
+        for entry in AFFECTS_EVERY_LAYER
+    )
 
 
 @dataclass(frozen=True)
@@ -99,11 +112,7 @@ def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:
     for name in files:
         path = PurePosixPath(name)
         text = path.as_posix()
-        shared_prefix = next(
-            (prefix for prefix in AFFECTS_EVERY_LAYER if text == prefix or text.startswith(prefix)),
-            None,
-        )
-        if shared_prefix is not None:
+        if affects_every_layer(text):
             return Affected(
                 graph.names,
                 {layer: f"{text} changed (it affects every layer)" for layer in graph.names},

@@ -197,6 +197,41 @@ def test_uncommitted_and_untracked_work_counts_but_ignored_files_do_not(
     assert {"storage", "iam"} <= set(affected_layers(graph, files).layers)
 
 
+@pytest.mark.parametrize(
+    "path",
+    [
+        "invoke.yaml",
+        "tasks.py",
+        "pyproject.toml",
+        "requirements.lock",
+        "policies/rules.py",
+        ".github/workflows/pull-request.yml",
+        ".github/actions/setup/action.yml",
+        "projects/environments.yaml",
+    ],
+)
+def test_what_every_task_or_program_runs_with_previews_every_layer(
+    repository: tuple[Path, LayerGraph], path: str
+) -> None:
+    repo, graph = repository
+    commit(repo, path, "changed: true\n")
+    affected = affected_layers(graph, changed_files("main", repo))
+    assert affected.layers == graph.names
+    assert affected.everything_because == path
+
+
+@pytest.mark.parametrize(
+    "path", ["conftest.py", ".github/CODEOWNERS", "tasks.py.orig", "tests/test_x.py"]
+)
+def test_what_no_preview_runs_with_previews_nothing(
+    repository: tuple[Path, LayerGraph], path: str
+) -> None:
+    """The offline tests run on every pull request anyway; a preview never reads these."""
+    repo, graph = repository
+    commit(repo, path, "changed\n")
+    assert affected_layers(graph, changed_files("main", repo)).layers == []
+
+
 def test_a_file_name_git_would_quote_still_names_its_layer(
     repository: tuple[Path, LayerGraph],
 ) -> None:
