@@ -19,18 +19,31 @@ from shared.environments import environments, promotion_order
 from shared.errors import PipelineError
 from shared.layers import REPO_ROOT, LayerGraph
 
-# A change to any of these can change what every layer does: all layers are affected.
+SHARED_CODE_AND_POLICY_PACK: tuple[str, ...] = ("shared/", "policies/")
+WHAT_EVERY_TASK_RUNS_IN: tuple[str, ...] = ("tasks.py", "invoke.yaml")
+WHAT_IS_INSTALLED: tuple[str, ...] = ("pyproject.toml", "requirements.lock")
+HOW_CI_RUNS_A_PREVIEW: tuple[str, ...] = (".github/workflows/", ".github/actions/")
+THE_ENVIRONMENTS: tuple[str, ...] = ("projects/environments.yaml",)
 AFFECTS_EVERY_LAYER: tuple[str, ...] = (
-    "shared/",
-    "policies/",
-    "tasks.py",
-    "conftest.py",
-    "pyproject.toml",
-    "requirements.lock",
-    ".github/workflows/",
-    ".github/actions/",
-    "projects/environments.yaml",
+    *SHARED_CODE_AND_POLICY_PACK,
+    *WHAT_EVERY_TASK_RUNS_IN,
+    *WHAT_IS_INSTALLED,
+    *HOW_CI_RUNS_A_PREVIEW,
+    *THE_ENVIRONMENTS,
 )
+
+
+def affects_every_layer(path: str) -> bool:
+    """Whether ``path`` (relative to the repository root) is one of ``AFFECTS_EVERY_LAYER``,
+    or inside one of its folders (those end with "/"): what every layer's preview runs with.
+
+    Tests (``conftest.py``, ``tests/``), docs, ``.github/CODEOWNERS`` and ``.ci/`` are not:
+    no preview reads them, and the offline tests run on every pull request anyway.
+    """
+    return any(
+        path.startswith(entry) if entry.endswith("/") else path == entry
+        for entry in AFFECTS_EVERY_LAYER
+    )
 
 
 @dataclass(frozen=True)
@@ -43,37 +56,52 @@ class Affected:
 
 
 def changed_files(ref: str, repo: Path | None = None) -> list[str]:
-    """Files changed between ``ref`` (where the branch left it) and HEAD."""
+    """Files changed since the branch left ``ref`` (their merge base, as GitHub compares a pull
+    request), sorted: committed, uncommitted and untracked (not ignored) work, a rename as both
+    of its paths. In CI the working tree is HEAD, so that is what the branch changed."""
     repo = repo or REPO_ROOT
     if not ref.strip():
         raise PipelineError(
             "--changed-since is empty: give the git ref to compare with, e.g. origin/main"
         )
+    commit = _git(
+        ref, repo, "rev-parse", "--verify", "--quiet", "--end-of-options", f"{ref}^{{commit}}"
+    ).strip()
+    merge_base = _git(ref, repo, "merge-base", commit, "HEAD", no_answer="").strip()
+    if not merge_base:
+        raise PipelineError(
+            f"--changed-since {ref!r}: it has no history in common with HEAD (no merge base), "
+            "so there is no change to compare; give the branch this one was made from"
+        )
+    listed = _git(ref, repo, "diff", "--name-only", "--no-renames", "-z", merge_base, "--")
+    untracked = _git(ref, repo, "ls-files", "--others", "--exclude-standard", "-z")
+    return sorted({name for name in f"{listed}\0{untracked}".split("\0") if name})
+
+
+def _git(ref: str, repo: Path, *argv: str, no_answer: str | None = None) -> str:
+    """What ``git argv`` prints, run in ``repo``. Failing is ``ref`` refused, unless git failed
+    without a word and ``no_answer`` says what that means (``merge-base`` of unrelated
+    histories)."""
     try:
-        base = subprocess.run(
-            ["git", "merge-base", ref, "HEAD"],
+        done = subprocess.run(
+            ["git", *argv],
             cwd=repo,
             capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
-        listed = subprocess.run(
-            ["git", "diff", "--name-only", base, "HEAD"],
-            cwd=repo,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout
+            encoding="utf-8",
+            errors="surrogateescape",
+        )
     except FileNotFoundError:
         raise PipelineError("--changed-since needs git, which is not on PATH") from None
-    except subprocess.CalledProcessError as error:
-        detail = (error.stderr or "").strip().splitlines()
-        raise PipelineError(
-            f"--changed-since {ref!r}: git cannot compare with it "
-            f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "
-            "that exists here (in CI: fetch it first, e.g. fetch-depth: 0)"
-        ) from None
-    return [line for line in listed.splitlines() if line.strip()]
+    if done.returncode == 0:
+        return done.stdout
+    detail = done.stderr.strip().splitlines()
+    if not detail and no_answer is not None:
+        return no_answer
+    raise PipelineError(
+        f"--changed-since {ref!r}: git cannot compare with it "
+        f"({detail[0] if detail else 'unknown revision'}); give a branch, tag or commit "
+        "that exists here (in CI: fetch it first, e.g. fetch-depth: 0)"
+    )
 
 
 def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:
@@ -84,11 +112,7 @@ def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:
     for name in files:
         path = PurePosixPath(name)
         text = path.as_posix()
-        shared_prefix = next(
-            (prefix for prefix in AFFECTS_EVERY_LAYER if text == prefix or text.startswith(prefix)),
-            None,
-        )
-        if shared_prefix is not None:
+        if affects_every_layer(text):
             return Affected(
                 graph.names,
                 {layer: f"{text} changed (it affects every layer)" for layer in graph.names},

@@ -62,14 +62,11 @@ def print_check_report(report: object, as_json: bool) -> None:
 
 
 def _known_environment(graph: LayerGraph, env: str | None) -> list[str]:
-    from shared.environments import environments
+    from shared.environments import environments, unknown_environment
 
     known = environments(graph)
     if env is not None and env not in known:
-        raise PipelineError(
-            f"unknown environment {env!r}; environments with stack files: "
-            f"{', '.join(known) or 'none'}"
-        )
+        raise unknown_environment(env, known)
     return [env] if env else known
 
 
@@ -113,7 +110,8 @@ def _readable_source(graph: LayerGraph, source: str) -> None:
         "layer": "one layer only (default: all, in deploy order)",
         "json": "print the plans as JSON (the snapshot format) instead of tables",
         "update_snapshots": "rewrite projects/<layer>/tests/snapshots/<env>.json from this "
-        "render (every layer of the environments rendered); prints only what it wrote",
+        "render (every layer of the environments rendered); prints only what it wrote (with "
+        "--json: as JSON)",
     }
 )
 def render(
@@ -143,7 +141,12 @@ def render(
     with _without_cycle_collection():
         rendered, failures = render_all(environments, graph)
     if failures:
-        raise task_exit("\n".join(str(failure) for failure in failures), EXIT_FAILURE)
+        raise task_exit(
+            "\n".join(
+                f"{failure.layer}/{failure.environment} {failure.message}" for failure in failures
+            ),
+            EXIT_FAILURE,
+        )
     stacks = [
         stacks_of_env[item.name]
         for stacks_of_env in rendered.values()
@@ -151,6 +154,7 @@ def render(
         if selected in (None, item.name) and item.name in stacks_of_env
     ]
     if update_snapshots:
+        written = []
         for stack in stacks:
             path = snapshot_path(graph.get(stack.layer), stack.environment)
             text = snapshot_text(stack)
@@ -158,7 +162,13 @@ def render(
             if not unchanged:
                 path.parent.mkdir(parents=True, exist_ok=True)
                 path.write_text(text)
-            print(f"{'unchanged' if unchanged else 'wrote'} {shown(path)}")
+            written.append(
+                {"path": str(shown(path)), "status": "unchanged" if unchanged else "wrote"}
+            )
+        if json_:
+            print(json.dumps({"snapshots": written}, indent=2, sort_keys=True))
+        else:
+            print("\n".join(f"{each['status']} {each['path']}" for each in written))
         return
     if json_:
         print(json.dumps([plan_document(stack) for stack in stacks], indent=2, sort_keys=True))

@@ -13,6 +13,7 @@ Import-light: standard library and PyYAML only.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from pathlib import Path
@@ -63,11 +64,19 @@ def promotion_order(graph: LayerGraph | None = None) -> list[str]:
 
 
 def stack_file_environments(graph: LayerGraph) -> set[str]:
-    return {
-        path.name.removeprefix("Pulumi.").removesuffix(".yaml")
-        for layer in graph
-        for path in layer.directory.glob("Pulumi.*.yaml")
-    }
+    """The environments the layers have stack files for; a ``Pulumi.<name>.yaml`` whose name
+    is not an environment name is an error (a stray file would otherwise pass for one)."""
+    found = set()
+    for layer in graph:
+        for path in layer.directory.glob("Pulumi.*.yaml"):
+            name = path.name.removeprefix("Pulumi.").removesuffix(".yaml")
+            if not ENVIRONMENT_NAME_PATTERN.fullmatch(name):
+                raise StackEnvironmentError(
+                    f"{layer.shown(path)}: {name!r} is not an environment name "
+                    f"({ENVIRONMENT_NAME_RULE}); rename the stack file or remove it"
+                )
+            found.add(name)
+    return found
 
 
 def environments(graph: LayerGraph | None = None) -> list[str]:
@@ -92,14 +101,23 @@ def validate_environment_name(name: str) -> str:
     return name
 
 
+def unknown_environment(
+    name: str, known: list[str], what: str = "environment"
+) -> StackEnvironmentError:
+    """The error for a name that is not one of ``known``, with the closest as a hint."""
+    close = difflib.get_close_matches(str(name).lower(), known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else ""
+    return StackEnvironmentError(
+        f"unknown {what} {name!r}; environments with stack files: "
+        f"{', '.join(known) or 'none'}{hint}"
+    )
+
+
 def require_environment(environment: str, layers: list[Layer], graph: LayerGraph) -> str:
     """Fail unless every given layer has a stack file for ``environment``."""
     known = environments(graph)
     if environment not in known:
-        listed = ", ".join(known) or "none"
-        raise StackEnvironmentError(
-            f"unknown environment {environment!r}; environments with stack files: {listed}"
-        )
+        raise unknown_environment(environment, known)
     missing = [layer for layer in layers if not stack_file(layer, environment).is_file()]
     if missing:
         names = ", ".join(

@@ -52,9 +52,8 @@ def load_yaml(path: Path) -> Any:
     """A YAML file's document; a syntax error names the file (``shown_path``) and the line."""
     import yaml  # imported by invoke already; local so that importing this module is free
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     try:
-        return yaml.load(path.read_text(encoding="utf-8"), Loader=loader)
+        return yaml.load(path.read_text(encoding="utf-8"), Loader=_strict_loader())
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
@@ -69,6 +68,34 @@ def load_yaml(path: Path) -> Any:
         raise LayerError(
             f"{shown_path(path)}: not UTF-8 text (byte {error.start + 1}); save it as UTF-8"
         ) from None
+
+
+_STRICT_LOADER: Any = None
+
+
+def _strict_loader() -> Any:
+    """PyYAML's safe loader (the C one where built), refusing a mapping that repeats a key:
+    YAML says keys are unique, and PyYAML would silently keep the last value."""
+    global _STRICT_LOADER
+    if _STRICT_LOADER is None:
+        import yaml
+
+        base = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+        class StrictLoader(base):  # type: ignore[misc,valid-type]
+            def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+                seen = set()
+                for key_node, _ in node.value:
+                    key = self.construct_object(key_node, deep=True)
+                    if isinstance(key, str | int | float | bool) and key in seen:
+                        raise yaml.constructor.ConstructorError(
+                            None, None, f"the key {key!r} appears twice", key_node.start_mark
+                        )
+                    seen.add(key)
+                return super().construct_mapping(node, deep)
+
+        _STRICT_LOADER = StrictLoader
+    return _STRICT_LOADER
 
 
 @dataclass(frozen=True)
@@ -170,7 +197,7 @@ class _Manifest:
         self.document: dict[str, Any] = document
 
     def fail(self, key: str, value: Any, allowed: str) -> None:
-        where = f"{self.path}: {key}" if key else str(self.path)
+        where = f"{shown_path(self.path)}: {key}" if key else shown_path(self.path)
         raise LayerError(f"{where} = {value!r} is not allowed; expected {allowed}")
 
     def text(self, key: str, value: Any = None, *, required: bool = True) -> str:
@@ -181,20 +208,40 @@ class _Manifest:
             self.fail(key, value, "a non-empty text")
         return value.strip()
 
-    def names(self, key: str) -> tuple[str, ...]:
-        value = self.document.get(key) or []
+    def _value(self, key: str, empty: Any) -> Any:
+        """The key's value; ``empty`` when the key is absent or left blank (``key:``), never
+        for a value of another type (``depends_on: false`` is an error, not "none")."""
+        value = self.document.get(key)
+        return empty if value is None else value
+
+    def names(self, key: str, allowed: str) -> tuple[str, ...]:
+        value = self._value(key, [])
         if not isinstance(value, list) or not all(isinstance(item, str) for item in value):
-            self.fail(key, value, "a list of names, e.g. [storage]")
+            self.fail(key, value, allowed)
+        repeated = sorted({item for item in value if value.count(item) > 1})
+        if repeated:
+            self.fail(key, value, f"each name once ({', '.join(repeated)} is listed twice)")
         return tuple(value)
 
+    def depends_on(self, layer: str) -> tuple[str, ...]:
+        names = self.names("depends_on", "a list of the layers this one reads, e.g. [storage]")
+        if layer in names:
+            self.fail(
+                "depends_on",
+                list(names),
+                "the names of other layers (a layer cannot depend on itself)",
+            )
+        return names
+
     def owners(self) -> tuple[str, ...]:
-        owners = self.names("owners")
+        allowed = 'a list of GitHub teams or users, e.g. ["@org/team"]'
+        owners = self.names("owners", allowed)
         if not owners or not all(owner.startswith("@") and " " not in owner for owner in owners):
-            self.fail("owners", list(owners), 'a list of GitHub teams or users, e.g. ["@org/team"]')
+            self.fail("owners", list(owners), allowed)
         return owners
 
     def exports(self) -> tuple[Export, ...]:
-        value = self.document.get("exports") or {}
+        value = self._value("exports", {})
         if not isinstance(value, dict):
             self.fail("exports", value, "a mapping of export keys to {description, example}")
         exports = []
@@ -212,7 +259,7 @@ class _Manifest:
         return tuple(exports)
 
     def knobs(self, layer: str) -> tuple[Knob, ...]:
-        value = self.document.get("knobs") or []
+        value = self._value("knobs", [])
         if not isinstance(value, list):
             self.fail("knobs", value, "a list of {resource, input, why}")
         knobs = []
@@ -227,10 +274,21 @@ class _Manifest:
                     self.text(f"knobs[{index}].why", entry["why"]),
                 )
             )
+            earlier = knobs[-1]
+            if any(
+                (knob.resource, knob.input) == (earlier.resource, earlier.input)
+                for knob in knobs[:-1]
+            ):
+                self.fail(
+                    f"knobs[{index}]",
+                    entry,
+                    f"one entry per resource and input ({earlier.resource} {earlier.input} is "
+                    "declared twice)",
+                )
         return tuple(knobs)
 
     def production_grade_settings(self) -> dict[str, bool]:
-        value = self.document.get("production_grade_settings") or {}
+        value = self._value("production_grade_settings", {})
         if not isinstance(value, dict) or not all(
             isinstance(key, str) and isinstance(default, bool) for key, default in value.items()
         ):
@@ -254,20 +312,33 @@ def read_layer(directory: Path) -> Layer:
     manifest = _Manifest(directory / MANIFEST, load_yaml(directory / MANIFEST))
     project_file = directory / PROJECT_FILE
     if not project_file.is_file():
-        raise LayerError(f"layer {name!r} has no {PROJECT_FILE}: {project_file}")
+        raise LayerError(
+            f"layer {name!r} has no {PROJECT_FILE}: {shown_path(project_file)} is missing; "
+            "every layer is a Pulumi project (see `invoke new-layer`)"
+        )
     project = load_yaml(project_file)
-    if not isinstance(project, dict) or not isinstance(project.get("name"), str):
-        raise LayerError(f"{project_file}: name = {project!r} is not allowed; expected a text")
+    if not isinstance(project, dict):
+        raise LayerError(
+            f"{shown_path(project_file)}: expected a mapping with at least name and runtime"
+        )
+    if not isinstance(project.get("name"), str) or not project["name"].strip():
+        raise LayerError(
+            f"{shown_path(project_file)}: name = {project.get('name')!r} is not allowed; "
+            "expected the Pulumi project name, e.g. rawdata-storage"
+        )
     project_config = project.get("config") or {}
     if not isinstance(project_config, dict):
-        raise LayerError(f"{project_file}: config must be a mapping, got {project_config!r}")
+        raise LayerError(
+            f"{shown_path(project_file)}: config = {project_config!r} is not allowed; "
+            "expected a mapping of config keys"
+        )
     return Layer(
         name=name,
         directory=directory,
         project=project["name"],
         summary=manifest.text("summary"),
         owners=manifest.owners(),
-        depends_on=manifest.names("depends_on"),
+        depends_on=manifest.depends_on(name),
         exports=manifest.exports(),
         knobs=manifest.knobs(name),
         production_grade_settings=manifest.production_grade_settings(),
@@ -299,8 +370,12 @@ class LayerGraph:
         for layer in self.layers:
             if layer.name == name:
                 return layer
+        import difflib
+
         known = ", ".join(self.names) or "none"
-        raise LayerError(f"unknown layer {name!r}; known layers: {known}")
+        close = difflib.get_close_matches(str(name).lower(), self.names, n=1)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        raise LayerError(f"unknown layer {name!r}; known layers: {known}{hint}")
 
     def by_project(self, project: str) -> Layer | None:
         return next((layer for layer in self.layers if layer.project == project), None)
@@ -337,8 +412,30 @@ class LayerGraph:
         return tuple(knob for layer in self.layers for knob in layer.knobs)
 
 
+def _refuse_shared_facts(layers: list[Layer]) -> None:
+    """Two layers must not share a Pulumi project (their stacks would be the same stacks: one
+    layer's deploy would replace the other's resources) nor an export key (each output key
+    has one owner)."""
+    for fact, of_layer in (
+        ("Pulumi project", lambda layer: [layer.project]),
+        ("export key", Layer.export_keys),
+    ):
+        owners: dict[str, Layer] = {}
+        for layer in layers:
+            for value in of_layer(layer):
+                first = owners.setdefault(value, layer)
+                if first is not layer:
+                    where = PROJECT_FILE if fact == "Pulumi project" else MANIFEST
+                    raise LayerError(
+                        f"layers {first.name!r} and {layer.name!r} both declare the {fact} "
+                        f"{value!r} (projects/{first.name}/{where}, projects/{layer.name}/"
+                        f"{where}); each must be unique to one layer: rename one of them"
+                    )
+
+
 def ordered(layers: list[Layer]) -> tuple[Layer, ...]:
     """``layers`` in an order where each comes after the layers it depends on (ties by name)."""
+    _refuse_shared_facts(layers)
     by_name = {layer.name: layer for layer in layers}
     for layer in layers:
         for upstream in layer.depends_on:
@@ -385,8 +482,12 @@ def _signature(directories: list[Path]) -> tuple[tuple[str, int, int], ...]:
     stamps = []
     for directory in directories:
         for path in (directory / MANIFEST, directory / PROJECT_FILE):
-            status = os.stat(path)
-            stamps.append((str(path), status.st_mtime_ns, status.st_size))
+            try:
+                status = os.stat(path)
+            except OSError:  # read_layer names what is missing
+                stamps.append((str(path), -1, -1))
+            else:
+                stamps.append((str(path), status.st_mtime_ns, status.st_size))
     return tuple(stamps)
 
 

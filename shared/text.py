@@ -92,10 +92,14 @@ def format_table(
     style: CellStyle | None = None,
     indent: str = "  ",
 ) -> str:
-    """Columns padded to their widest cell; widths counted before any colour is added."""
+    """Columns padded to their widest cell; widths counted before any colour is added. A cell
+    of several lines continues on the next lines of its own column."""
     widths = [len(header) for header in headers]
     for row in rows:
-        widths = [max(width, len(cell)) for width, cell in zip(widths, row, strict=True)]
+        widths = [
+            max(width, *(len(part) for part in cell.split("\n")))
+            for width, cell in zip(widths, row, strict=True)
+        ]
 
     def line(cells: Sequence[str], styles: Sequence[tuple[str, ...]]) -> str:
         padded = [
@@ -109,7 +113,10 @@ def format_table(
         styles = [
             style(row_index, column, cell) if style else () for column, cell in enumerate(row)
         ]
-        out.append(line(row, styles))
+        parts = [cell.split("\n") for cell in row]
+        for depth in range(max(len(cell_parts) for cell_parts in parts)):
+            cells = [cell_parts[depth] if depth < len(cell_parts) else "" for cell_parts in parts]
+            out.append(line(cells, styles))
     return "\n".join(out)
 
 

@@ -20,12 +20,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+import yaml
 from invoke import Exit, Task
 
 import tasks
 from shared import cli
 from shared.errors import EXIT_BROKEN_PIPE, PipelineError
-from shared.layers import REPO_ROOT
+from shared.layers import REPO_ROOT, load_graph
 from shared.testing import copy_repository, unused_environment_name
 from shared.text import echo_format, shorten_long_values, use_colour
 
@@ -120,6 +121,26 @@ def test_render_names_a_missing_stack_file_and_how_to_write_one(scratch: Path) -
     for argv in (["render"], ["render", "--env", "staging", "--layer", "storage"]):
         result = invoke(scratch, *argv)
         assert (result.returncode, result.stderr) == (2, MISSING_STACK_FILE_MESSAGE + "\n")
+
+
+def test_a_stack_that_does_not_render_is_named_with_each_bad_setting(scratch: Path) -> None:
+    graph = load_graph(scratch / "projects")
+    first = graph.deploy_order()[0]
+    stack_file = first.directory / "Pulumi.staging.yaml"
+    document = yaml.safe_load(stack_file.read_text())
+    broken = sorted(document["config"])[:2]
+    for key in broken:
+        document["config"][key] = {"not": "a setting"}
+    stack_file.write_text(yaml.safe_dump(document))
+    result = invoke(scratch, "render", "--env", "staging")
+    assert result.returncode == 1
+    first_line, *details = result.stderr.splitlines()
+    assert first_line.startswith(f"error: {first.name}/staging does not render: ")
+    settings = [line for line in details if " = " in line]
+    assert sorted(line.split(" = ")[0] for line in settings) == broken
+    assert [line.split(" ")[0] for line in details if " = " not in line] == [
+        f"{layer.name}/staging" for layer in graph.downstreams(first)[::-1]
+    ]
 
 
 def test_new_env_from_a_broken_source_names_the_file_and_writes_nothing(scratch: Path) -> None:

@@ -138,3 +138,104 @@ def test_the_task_prints_the_affected_matrix_and_why(
     with pytest.raises(Exit) as stopped:
         tasks.ci_matrix(MockContext(), changed_since="nowhere")
     assert stopped.value.code == 2
+    with pytest.raises(Exit) as stopped:
+        tasks.ci_matrix(MockContext(), changed_since="--octopus")
+    assert stopped.value.code == 2
+    assert str(stopped.value.message).startswith("error: --changed-since '--octopus'")
+
+
+def test_a_file_moved_out_of_a_layer_changes_that_layer(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    """A rename is listed as both paths: the layer it left changed too."""
+    repo, graph = repository
+    git(repo, "mv", "projects/iam/iam_layer.py", "README-iam.py")
+    git(repo, "commit", "-qm", "move the iam program out")
+    files = changed_files("HEAD~1", repo)
+    assert "projects/iam/iam_layer.py" in files and "README-iam.py" in files
+    assert "iam" in affected_layers(graph, files).layers
+
+
+@pytest.mark.parametrize("ref", ["--octopus", "--all", "-h", "--output=x"])
+def test_a_ref_that_reads_as_a_git_option_is_refused(
+    repository: tuple[Path, LayerGraph], ref: str
+) -> None:
+    repo, _ = repository
+    with pytest.raises(PipelineError) as refused:
+        changed_files(ref, repo)
+    assert f"--changed-since {ref!r}: git cannot compare with it" in str(refused.value)
+    assert not (repo / "x").exists()
+
+
+def test_a_ref_with_no_history_in_common_is_refused(repository: tuple[Path, LayerGraph]) -> None:
+    repo, _ = repository
+    git(repo, "checkout", "-q", "--orphan", "unrelated")
+    commit(repo, "README.md", "# another history\n")
+    git(repo, "checkout", "-q", "change")
+    with pytest.raises(PipelineError) as refused:
+        changed_files("unrelated", repo)
+    assert "no history in common with HEAD" in str(refused.value)
+    assert refused.value.exit_code == 2
+
+
+def test_uncommitted_and_untracked_work_counts_but_ignored_files_do_not(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    """Run by hand, the working tree is the change; in CI it equals HEAD."""
+    repo, graph = repository
+    commit(repo, ".gitignore", "__pycache__/\n")
+    (repo / "projects" / "storage" / "storage_layer.py").write_text("# edited, not committed\n")
+    (repo / "projects" / "iam" / "new_policy.py").write_text("# new, not added\n")
+    (repo / "projects" / "compute" / "__pycache__").mkdir()
+    (repo / "projects" / "compute" / "__pycache__" / "x.pyc").write_text("ignored\n")
+    files = changed_files("main", repo)
+    assert files == [
+        ".gitignore",
+        "projects/iam/new_policy.py",
+        "projects/storage/storage_layer.py",
+    ]
+    assert {"storage", "iam"} <= set(affected_layers(graph, files).layers)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "invoke.yaml",
+        "tasks.py",
+        "pyproject.toml",
+        "requirements.lock",
+        "policies/rules.py",
+        ".github/workflows/pull-request.yml",
+        ".github/actions/setup/action.yml",
+        "projects/environments.yaml",
+    ],
+)
+def test_what_every_task_or_program_runs_with_previews_every_layer(
+    repository: tuple[Path, LayerGraph], path: str
+) -> None:
+    repo, graph = repository
+    commit(repo, path, "changed: true\n")
+    affected = affected_layers(graph, changed_files("main", repo))
+    assert affected.layers == graph.names
+    assert affected.everything_because == path
+
+
+@pytest.mark.parametrize(
+    "path", ["conftest.py", ".github/CODEOWNERS", "tasks.py.orig", "tests/test_x.py"]
+)
+def test_what_no_preview_runs_with_previews_nothing(
+    repository: tuple[Path, LayerGraph], path: str
+) -> None:
+    """The offline tests run on every pull request anyway; a preview never reads these."""
+    repo, graph = repository
+    commit(repo, path, "changed\n")
+    assert affected_layers(graph, changed_files("main", repo)).layers == []
+
+
+def test_a_file_name_git_would_quote_still_names_its_layer(
+    repository: tuple[Path, LayerGraph],
+) -> None:
+    repo, graph = repository
+    commit(repo, "projects/iam/régles.py", "# changed\n")
+    assert changed_files("main", repo) == ["projects/iam/régles.py"]
+    assert "iam" in affected_layers(graph, ["projects/iam/régles.py"]).layers

@@ -528,6 +528,16 @@ def test_long_values_side_by_side_are_cut_to_where_they_differ() -> None:
     assert "us-west-2" in row
 
 
+def test_a_problem_of_several_lines_stays_in_its_column() -> None:
+    finding = Finding(
+        "render", "observability", "dev", "<stack>", "-", "does not render:\nfirst\nsecond"
+    )
+    lines = findings_table([finding], Painter(False)).splitlines()
+    column = lines[0].index("problem")
+    assert [line[column:] for line in lines[1:]] == ["does not render:", "first", "second"]
+    assert [line[:column].strip() for line in lines[2:]] == ["", ""]
+
+
 # --------------------------------------------------------------------------- render task
 def test_render_prints_every_resource_with_parent_dependencies_inputs_and_exports(
     capsys: pytest.CaptureFixture[str],

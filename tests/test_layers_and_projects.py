@@ -3,6 +3,7 @@ needs in each project. Nothing here names a layer: the graph is read from the ma
 
 from __future__ import annotations
 
+import shutil
 import textwrap
 from pathlib import Path
 
@@ -91,6 +92,45 @@ def test_an_unknown_layer_lists_the_known_ones(graph: LayerGraph) -> None:
     assert str(raised.value) == f"unknown layer 'network'; known layers: {', '.join(graph.names)}"
 
 
+def test_a_manifest_without_a_pulumi_project_is_named(tmp_path: Path) -> None:
+    write_layer(tmp_path, "aa", minimal())
+    (tmp_path / "aa" / "Pulumi.yaml").unlink()
+    with pytest.raises(LayerError) as raised:
+        load_graph(tmp_path)
+    assert str(raised.value).startswith(
+        f"layer 'aa' has no Pulumi.yaml: {tmp_path / 'aa' / 'Pulumi.yaml'} is missing"
+    )
+
+
+def test_two_layers_sharing_a_pulumi_project_are_refused(tmp_path: Path) -> None:
+    """A copied folder would otherwise deploy into the original layer's stacks."""
+    write_layer(tmp_path, "aa", minimal(), project="rawdata-aa")
+    write_layer(tmp_path, "bb", minimal(), project="rawdata-aa")
+    with pytest.raises(LayerError) as raised:
+        load_graph(tmp_path)
+    assert str(raised.value) == (
+        "layers 'aa' and 'bb' both declare the Pulumi project 'rawdata-aa' "
+        "(projects/aa/Pulumi.yaml, projects/bb/Pulumi.yaml); each must be unique to one layer: "
+        "rename one of them"
+    )
+
+
+def test_two_layers_declaring_one_export_key_are_refused(tmp_path: Path) -> None:
+    exports = "exports: {table_name: {description: d, example: '{env}-t'}}\n"
+    write_layer(tmp_path, "aa", minimal() + exports)
+    write_layer(tmp_path, "bb", minimal("[aa]") + exports)
+    with pytest.raises(LayerError, match="layers 'aa' and 'bb' both declare the export key "):
+        load_graph(tmp_path)
+
+
+def test_a_copied_layer_folder_is_refused(tmp_path: Path) -> None:
+    graph = copy_projects(tmp_path / "projects")
+    first = graph.deploy_order()[0]
+    shutil.copytree(first.directory, graph.projects_dir / "copied")
+    with pytest.raises(LayerError, match=f"both declare the Pulumi project '{first.project}'"):
+        load_graph(graph.projects_dir)
+
+
 def test_a_pulumi_project_without_a_manifest_is_an_error_not_skipped(tmp_path: Path) -> None:
     write_layer(tmp_path, "aa", minimal())
     (tmp_path / "stray").mkdir()
@@ -126,6 +166,47 @@ def test_a_pulumi_project_without_a_manifest_is_an_error_not_skipped(tmp_path: P
             "exactly resource, input, why",
         ),
         ("summary: x\nowners: [\n", "not valid YAML at line 3, column 1"),
+        # A value of the wrong type is an error, never read as "none".
+        (
+            'summary: x\nowners: ["@o/t"]\ndepends_on: false\n',
+            "depends_on = False is not allowed; expected a list of the layers this one reads",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nproduction_grade_settings: false\n',
+            "production_grade_settings = False is not allowed; expected a mapping",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nknobs: 0\n',
+            "knobs = 0 is not allowed; expected a list of {resource, input, why}",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nexports: ""\n',
+            "exports = '' is not allowed; expected a mapping of export keys",
+        ),
+        (
+            'summary: x\nowners: "@o/t"\n',
+            "owners = '@o/t' is not allowed; expected a list of GitHub teams or users, "
+            'e.g. ["@org/team"]',
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\ndepends_on: [aa]\n',
+            "depends_on = ['aa'] is not allowed; expected the names of other layers (a layer "
+            "cannot depend on itself)",
+        ),
+        (
+            'summary: x\nowners: ["@o/t", "@o/t"]\n',
+            "owners = ['@o/t', '@o/t'] is not allowed; expected each name once (@o/t is listed "
+            "twice)",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nknobs:\n'
+            "  - {resource: r, input: i, why: w}\n  - {resource: r, input: i, why: again}\n",
+            "expected one entry per resource and input (r i is declared twice)",
+        ),
+        (
+            'summary: x\nowners: ["@o/t"]\nsummary: y\n',
+            "not valid YAML at line 3, column 1: the key 'summary' appears twice",
+        ),
     ],
 )
 def test_a_bad_manifest_names_the_file_the_key_the_value_and_what_is_allowed(
@@ -184,6 +265,28 @@ def test_a_layers_settings_are_its_project_config_overlaid_by_the_stack_file(
     path.write_text(path.read_text().rstrip("\n") + "\n  aws:region: eu-west-1\n")
     assert read_stack_config(load_graph(graph.projects_dir).layers[0], "dev")["aws:region"] == (
         "eu-west-1"
+    )
+
+
+def test_a_near_miss_environment_or_layer_gets_a_hint(graph: LayerGraph) -> None:
+    known = environments(graph)
+    with pytest.raises(StackEnvironmentError) as raised:
+        require_environment(known[-1][:-1], graph.deploy_order(), graph)
+    assert str(raised.value).endswith(f"; did you mean {known[-1]}?")
+    with pytest.raises(LayerError) as raised:
+        graph.get(graph.names[0].upper())
+    assert str(raised.value).endswith(f"; did you mean {graph.names[0]}?")
+
+
+def test_a_stack_file_that_names_no_environment_is_refused(tmp_path: Path) -> None:
+    graph = copy_projects(tmp_path / "projects")
+    layer = graph.deploy_order()[0]
+    (layer.directory / "Pulumi..yaml").write_text("config: {}\n")
+    with pytest.raises(StackEnvironmentError) as raised:
+        environments(graph)
+    assert str(raised.value) == (
+        f"projects/{layer.name}/Pulumi..yaml: '' is not an environment name (2-16 characters, "
+        "lowercase letters and digits, starting with a letter); rename the stack file or remove it"
     )
 
 
