@@ -423,7 +423,7 @@ def _moved(path: Path, graph: LayerGraph, into: LayerGraph) -> Path:
     return into.projects_dir / path.relative_to(graph.projects_dir)
 
 
-def _unscratched(text: str, scratch: LayerGraph, graph: LayerGraph) -> str:
+def unscratched(text: str, scratch: LayerGraph, graph: LayerGraph) -> str:
     """``text`` naming the files of ``scratch`` as their counterparts in ``graph``
     (projects/...): a message never names a temporary folder."""
     return text.replace(str(scratch.projects_dir), shown_path(graph.projects_dir))
@@ -462,13 +462,13 @@ def new_environment(
         except PipelineError as error:  # named as in the repository, not in the scratch copy
             refused = StackEnvironmentError(
                 f"environment {name!r} was not created (nothing was written): "
-                + _unscratched(str(error), scratch, graph)
+                + unscratched(str(error), scratch, graph)
             )
             refused.exit_code = error.exit_code
             raise refused from None
         if not report.ok:
             findings = [
-                dataclasses.replace(finding, message=_unscratched(finding.message, scratch, graph))
+                dataclasses.replace(finding, message=unscratched(finding.message, scratch, graph))
                 for finding in report.findings
             ]
             more = len(findings) - 1
