@@ -14,16 +14,21 @@ place.
 
 from __future__ import annotations
 
+import ast
+import json
+import keyword
 import shutil
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from string import Template
 
-from shared.consistency.new_env import scratch_copy
+import yaml
+
+from shared.consistency.new_env import scratch_copy, unscratched
 from shared.environments import config_value, environments, read_stack_document
 from shared.errors import EXIT_FAILURE, LayerError, PipelineError
-from shared.layers import PROJECT_FILE, REPO_ROOT, LayerGraph, validate_layer_name
+from shared.layers import PROJECT_FILE, REPO_ROOT, LayerGraph, shown_path, validate_layer_name
 
 TEMPLATES = Path(__file__).parent / "templates" / "layer"
 CODEOWNERS = REPO_ROOT / ".github" / "CODEOWNERS"
@@ -62,8 +67,6 @@ def _shared_settings(graph: LayerGraph, environment: str) -> dict[str, str]:
 
 def _yaml_scalar(value: str) -> str:
     """``value`` as the stack file would write it: true/false and numbers bare."""
-    import yaml
-
     parsed = yaml.safe_load(value)
     return (
         value
@@ -80,8 +83,22 @@ def _project_config(graph: LayerGraph) -> str:
         common = (
             config if common is None else {k: v for k, v in common.items() if config.get(k) == v}
         )
-    lines = [f"  {key}: {value}" for key, value in (common or {}).items() if ":" in key]
-    return "\n".join(lines) or "  {}"
+    shared = {key: value for key, value in (common or {}).items() if ":" in key}
+    if not shared:
+        return "  {}"
+    text = yaml.safe_dump(shared, default_flow_style=False, sort_keys=False, allow_unicode=True)
+    return "\n".join(f"  {line}" for line in text.splitlines())
+
+
+def _yaml_text(value: str) -> str:
+    """``value`` as one YAML scalar that reads back as exactly that text (JSON's quoting is
+    YAML's): a summary with a colon or a quote stays a summary."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+def _docstring_text(value: str) -> str:
+    """``value`` inside a triple-quoted docstring, its backslashes and quotes escaped."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def plan_files(
@@ -95,7 +112,7 @@ def plan_files(
         upstream_lines = f'        {reader} = context.upstream("{reader}", parent=self)'
         value = f'{reader}.require("{source.key}").apply(str)'
         expected = str(source.example)
-        value_test = f'    assert parameter["value"] == f"{expected}"'
+        value_test = f'    assert parameter["value"] == f{expected!r}'
     else:
         upstream_lines = ""
         value = f'"the {name} layer of " + context.environment'
@@ -104,8 +121,9 @@ def plan_files(
         "name": name,
         "title": _title(name),
         "project": f"{PROJECT_PREFIX}-{name}",
-        "summary": summary,
-        "owner": owner,
+        "summary": _docstring_text(summary),
+        "summary_yaml": _yaml_text(summary),
+        "owner_yaml": _yaml_text(owner),
         "depends_on": ", ".join(depends_on),
         "project_config": _project_config(graph),
         "upstream_lines": upstream_lines,
@@ -131,6 +149,76 @@ def plan_files(
         )
         planned[Path(f"Pulumi.{environment}.yaml")] = "config:\n" + (body or "  {}\n")
     return planned
+
+
+PLACEHOLDER = "zzplaceholder"
+
+
+def names_the_code_uses(graph: LayerGraph, depends_on: list[str]) -> set[str]:
+    """The Python names the generated files use besides the layer's own (``env``,
+    ``rendered``, ``request``, ``context``...): a layer named like one of them would be a
+    fixture or variable of the same name, and its test would not run."""
+    used: set[str] = set()
+    for relative, text in plan_files(graph, PLACEHOLDER, depends_on, "@org/team", "x").items():
+        if relative.suffix != ".py":
+            continue
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.Name):
+                used.add(node.id)
+            elif isinstance(node, ast.arg):
+                used.add(node.arg)
+            elif isinstance(node, ast.FunctionDef | ast.ClassDef):
+                used.add(node.name)
+            elif isinstance(node, ast.alias):
+                used.add((node.asname or node.name).split(".")[0])
+    return {name for name in used if PLACEHOLDER not in name.lower()}
+
+
+def _refuse_unusable_request(graph: LayerGraph, name: str, depends_on: list[str]) -> None:
+    """Refuse, before anything is planned, a name or dependency list that cannot work."""
+    validate_layer_name(name)
+    if name in graph.names or (graph.projects_dir / name).exists():
+        raise LayerError(f"layer {name!r} exists already: {shown_path(graph.projects_dir / name)}")
+    if name in environments(graph):
+        raise LayerError(f"{name!r} is an environment name; choose another layer name")
+    if keyword.iskeyword(name):
+        raise LayerError(
+            f"layer name {name!r} is not allowed: it is a Python keyword, and the layer's "
+            f"test names a fixture after the layer; choose another name"
+        )
+    if name in depends_on:
+        raise LayerError(f"layer {name!r} cannot depend on itself (--depends-on {name})")
+    repeated = sorted({upstream for upstream in depends_on if depends_on.count(upstream) > 1})
+    if repeated:
+        raise LayerError(
+            f"--depends-on lists {', '.join(repeated)} more than once; name each layer once"
+        )
+    for upstream in depends_on:
+        graph.get(upstream)
+    clashes = names_the_code_uses(graph, depends_on)
+    if name in clashes:
+        taken = sorted(used for used in clashes if used.isalnum() and used.islower())
+        raise LayerError(
+            f"layer name {name!r} is not allowed: the generated code already uses {name!r} as "
+            f"a Python name, and the layer's test names a fixture after the layer; choose "
+            f"another name (not one of {', '.join(taken)})"
+        )
+
+
+def _read_codeowners(codeowners: Path) -> str | None:
+    """CODEOWNERS' text (``None`` when there is none), read before anything is written."""
+    if not codeowners.exists():
+        return None
+    try:
+        return codeowners.read_text(encoding="utf-8")
+    except UnicodeDecodeError as error:
+        reason = f"it is not UTF-8 text (byte {error.start})"
+    except OSError as error:
+        reason = error.strerror or str(error)
+    raise LayerError(
+        f"cannot read {shown_path(codeowners)}: {reason}; fix it (or move it away), then run "
+        "new-layer again; nothing was written"
+    )
 
 
 def codeowners_line(name: str, owner: str) -> str:
@@ -165,13 +253,7 @@ def new_layer(
     from shared.consistency.snapshots import snapshot_path, snapshot_text
     from shared.layers import load_graph
 
-    validate_layer_name(name)
-    if name in graph.names or (graph.projects_dir / name).exists():
-        raise LayerError(f"layer {name!r} exists already: {graph.projects_dir / name}")
-    if name in environments(graph):
-        raise LayerError(f"{name!r} is an environment name; choose another layer name")
-    for upstream in depends_on:
-        graph.get(upstream)
+    _refuse_unusable_request(graph, name, depends_on)
     owner = f"@your-org/{name}-owners" if owner is None else owner  # "" is not "not given"
     if not owner.startswith("@") or any(char.isspace() for char in owner):
         raise LayerError(
@@ -184,20 +266,33 @@ def new_layer(
             f"--summary {summary!r} is not allowed; expected one line of 1-{SUMMARY_LIMIT} "
             "characters saying what the layer declares"
         )
+    codeowners_text = _read_codeowners(codeowners)
     files = plan_files(graph, name, depends_on, owner, summary)
 
     with scratch_copy(graph) as scratch:
         folder = scratch.projects_dir / name
         for relative, text in files.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
-            (folder / relative).write_text(text)
-        trial = load_graph(scratch.projects_dir)
-        report = run_check(trial)
+            (folder / relative).write_text(text, encoding="utf-8")
+        try:
+            trial = load_graph(scratch.projects_dir)
+            report = run_check(trial)
+        except PipelineError as error:  # named as in the repository, not in the scratch copy
+            refused = NewLayerRefused(
+                f"layer {name!r} was not created (nothing was written): "
+                + unscratched(str(error), scratch, graph)
+            )
+            refused.exit_code = error.exit_code
+            raise refused from None
         if not report.ok:
-            problems = "; ".join(str(finding) for finding in report.findings[:3])
+            problems = "; ".join(
+                unscratched(str(finding), scratch, graph) for finding in report.findings[:3]
+            )
+            more = len(report.findings) - 3
             raise NewLayerRefused(
                 f"layer {name!r} was not created: `invoke check` fails with it (tried on a "
                 f"scratch copy; nothing was written): {problems}"
+                + (f"; and {more} more" if more > 0 else "")
             )
         layer = trial.get(name)
         for environment in report.environments:
@@ -210,11 +305,11 @@ def new_layer(
         for relative, text in files.items():
             target = result.directory / relative
             target.parent.mkdir(parents=True, exist_ok=True)
-            with target.open("x") as file:
+            with target.open("x", encoding="utf-8") as file:
                 file.write(text)
             result.written.append(target)
-        if codeowners.is_file() and line not in codeowners.read_text():
-            codeowners.write_text(with_codeowner(codeowners.read_text(), line))
+        if codeowners_text is not None and line not in codeowners_text.splitlines():
+            codeowners.write_text(with_codeowner(codeowners_text, line), encoding="utf-8")
             result.codeowners_line = line
     except BaseException:
         shutil.rmtree(result.directory, ignore_errors=True)

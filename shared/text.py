@@ -48,8 +48,13 @@ def echo_format(stream: TextIO | None = None) -> str:
 
 # A quoted value longer than this is cut in a message: what was given is named, not echoed.
 LONG_VALUE = 200
-_MORE = LONG_VALUE + 1
-_LONG_QUOTED = re.compile(rf"'([^'\n]{{{_MORE},}})'|\"([^\"\n]{{{_MORE},}})\"")
+# Every quoted value, short ones included, so that a scan from left to right pairs each
+# opening quote with its own closing one (matching only long values would pair the closing
+# quote of one value with the opening quote of the next, around the text between them). A
+# quote opens a value only where it does not follow a letter or digit, and closes it only
+# where none follows: an apostrophe (``staging's``) is neither. A backslash escapes a quote
+# (``'it\'s'``), as in Python's repr.
+_QUOTED = re.compile(r"(?<![\w'\"])(?:'((?:[^'\\\n]|\\.)*)'|\"((?:[^\"\\\n]|\\.)*)\")(?!\w)")
 
 
 def shorten_long_values(message: str, keep: int = 40) -> str:
@@ -59,9 +64,11 @@ def shorten_long_values(message: str, keep: int = 40) -> str:
     def cut(match: re.Match[str]) -> str:
         quote = match.group(0)[0]
         value = match.group(1) if match.group(1) is not None else match.group(2)
+        if len(value) <= LONG_VALUE:
+            return match.group(0)
         return f"{quote}{value[:keep]}...{quote} ({len(value)} characters)"
 
-    return _LONG_QUOTED.sub(cut, message)
+    return _QUOTED.sub(cut, message)
 
 
 class Painter:

@@ -397,6 +397,31 @@ def test_a_huge_value_is_named_not_echoed() -> None:
     )
 
 
+def test_only_a_long_quoted_value_is_cut_never_the_text_between_two_short_ones() -> None:
+    """The message `invoke new-env --name true` once ended in: the closing quote of 'true' was
+    taken for an opening one, and the 225 characters up to 'dev' were cut as one value."""
+    message = (
+        "environment 'true' was not created: `invoke check` fails with it (tried on a scratch "
+        "copy; nothing was written): stack-files: -/- projects/environments.yaml "
+        "promotion_order: projects/environments.yaml: promotion_order = ['dev', 'staging', "
+        "'prod', True] is not allowed; expected a list of names"
+    )
+    assert shorten_long_values(message) == message
+    huge = "y" * 300
+    assert shorten_long_values(f"'a' then {huge!r}, 'b' and staging's {huge!r}") == (
+        f"'a' then '{'y' * 40}...' (300 characters), 'b' and staging's "
+        f"'{'y' * 40}...' (300 characters)"
+    )
+    quoted = "it's " + "z" * 300  # repr quotes it with double quotes
+    assert shorten_long_values(f"--summary {quoted!r} is not allowed") == (
+        f'--summary "it\'s {"z" * 35}..." (305 characters) is not allowed'
+    )
+    escaped = repr("it's \"" + "w" * 300)  # both quotes: repr escapes the single one
+    assert shorten_long_values(f"value {escaped}") == (
+        f"value 'it\\'s \"{'w' * 33}...' (307 characters)"
+    )
+
+
 @pytest.mark.parametrize(
     ("given", "message"),
     [

@@ -9,6 +9,7 @@ already have added a ``qa``.
 
 from __future__ import annotations
 
+import shutil
 from pathlib import Path
 
 import pytest
@@ -20,11 +21,17 @@ from shared import consistency_tasks
 from shared.consistency.new_env import (
     NewEnvironmentRefused,
     new_environment,
+    promotion_text,
     rename_in_values,
     without_secrets_provider,
 )
 from shared.consistency.snapshots import snapshot_path
-from shared.environments import SECRETS_PROVIDER_KEYS, environments, promotion_order
+from shared.environments import (
+    SECRETS_PROVIDER_KEYS,
+    environments,
+    promotion_file,
+    promotion_order,
+)
 from shared.errors import StackEnvironmentError
 from shared.layers import LayerGraph, load_graph
 from shared.testing import copy_projects, unused_environment_name
@@ -82,9 +89,51 @@ def test_a_new_environment_is_written_in_every_layer_placed_in_order_and_passes_
 
 
 def test_without_after_the_new_environment_is_promoted_last(projects_copy: LayerGraph) -> None:
+    """With the promotion order written as a block list, which stays one."""
+    order_file = promotion_file(projects_copy)
+    order = promotion_order(projects_copy)
+    order_file.write_text("# promoted in this order\npromotion_order:\n  - " + "\n  - ".join(order))
     name = unused_environment_name("sandbox", projects_copy)
     new_environment(name, "dev", graph=projects_copy)
     assert promotion_order(projects_copy)[-1] == name
+    assert order_file.read_text() == (
+        "# promoted in this order\npromotion_order:\n"
+        + "".join(f"  - {environment}\n" for environment in [*order, name])
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        (  # a flow list: rewritten on its line, its comment kept
+            "# the order\npromotion_order: [dev, staging, prod]  # CI reads it\n",
+            "# the order\npromotion_order: [dev, staging, qa, prod]  # CI reads it\n",
+        ),
+        (  # a block list: one line added after the environment it follows
+            "promotion_order:\n  # first\n  - dev  # the first\n\n  - staging\n  - prod",
+            "promotion_order:\n  # first\n  - dev  # the first\n\n  - staging\n  - qa\n  - prod",
+        ),
+        (  # a block list at the key's own indentation, an item quoted
+            "promotion_order:\n- dev\n- 'staging'\n- prod\n",
+            "promotion_order:\n- dev\n- 'staging'\n- qa\n- prod\n",
+        ),
+        (  # anything else is written anew from the list, the comments above it kept
+            "# the order\n\npromotion_order: [dev,\n  staging, prod]  # CI reads it\n",
+            "# the order\n\npromotion_order: [dev, staging, qa, prod]\n",
+        ),
+        (
+            "promotion_order: !!seq [dev, staging, prod]\n",
+            "promotion_order: [dev, staging, qa, prod]\n",
+        ),
+    ],
+    ids=["flow", "block", "block-unindented", "flow-on-two-lines", "tagged"],
+)
+def test_the_promotion_file_is_edited_in_its_own_style(
+    tmp_path: Path, text: str, expected: str
+) -> None:
+    path = tmp_path / "environments.yaml"
+    path.write_text(text)
+    assert promotion_text(path, ["dev", "staging", "qa", "prod"]) == expected
 
 
 def test_after_an_environment_not_in_the_order_is_refused_before_writing(
@@ -111,25 +160,99 @@ def test_the_new_env_task_writes_the_files_then_shows_the_check(
     assert name in output.out.splitlines()[0]  # the matrix has a column for it
 
 
-def test_a_name_check_would_refuse_writes_nothing_at_all(
+def test_a_word_of_another_environments_stacks_is_refused_before_anything_is_rendered(
     projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """'xray' is a word of the stacks where tracing is on (xray:PutTraceSegments), not of
-    dev's: only a check of every environment catches it. Nothing may be left behind."""
+    """'xray' is a word of the stacks where tracing is on (xray:PutTelemetryRecords), not of
+    dev's: the committed snapshots of every environment show it, before any render."""
+    before = files_of(projects_copy)
+    with pytest.raises(StackEnvironmentError) as refused:
+        new_environment("xray", "dev", graph=projects_copy)
+    assert not isinstance(refused.value, NewEnvironmentRefused)
+    message = str(refused.value)
+    assert message.startswith(
+        "environment name 'xray' is not allowed: 'xray' already appears in the stacks, "
+        "e.g. in xray:PutTelemetryRecords (iam/"
+    )
+    assert "so `invoke check` could not tell it from an environment's name" in message
+    assert files_of(projects_copy) == before
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.new_env(MockContext(), name="xray", from_="dev")
+    assert stopped.value.code == 2
+    assert stopped.value.message.startswith("error: environment name 'xray' is not allowed")
+    assert capsys.readouterr().out == ""
+    assert files_of(projects_copy) == before
+
+
+def test_a_stack_without_a_snapshot_is_judged_by_the_check_of_the_scratch_copy(
+    projects_copy: LayerGraph, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without iam's snapshots of the traced environments the word 'xray' is not seen up
+    front: the check of the scratch copy refuses it, and prints short (the failing checks,
+    a few findings each, their count), naming the repository's files, never the scratch's."""
+    iam = projects_copy.get("iam")
+    for environment in environments(projects_copy):
+        if environment != "dev":
+            snapshot_path(iam, environment).unlink()
     before = files_of(projects_copy)
     with pytest.raises(NewEnvironmentRefused) as refused:
         new_environment("xray", "dev", graph=projects_copy)
     message = str(refused.value)
     assert message.startswith(
         "environment 'xray' was not created: `invoke check` fails with it (tried on a scratch "
-        "copy; nothing was written): isolation:"
+        "copy; nothing was written): "
     )
-    assert "names environment 'xray'" in message
+    checks = {finding.check for finding in refused.value.report.findings}
+    assert "isolation" in checks
+    assert any(
+        "names environment 'xray'" in finding.message for finding in refused.value.report.findings
+    )
     assert files_of(projects_copy) == before
     with pytest.raises(Exit) as stopped:
         consistency_tasks.new_env(MockContext(), name="xray", from_="dev")
     assert stopped.value.code == 1
-    assert "FAIL  isolation" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "FAIL  isolation" in out
+    assert "PASS" not in out  # the checks that passed say nothing about why
+    assert "/tmp" not in out and "scratch-" not in out
+    assert out.rstrip().splitlines()[-1].startswith("check FAILED: ")
+    assert files_of(projects_copy) == before
+
+
+@pytest.mark.parametrize(
+    ("name", "why"),
+    [
+        ("true", "YAML reads true as the boolean true"),
+        ("off", "YAML reads off as the boolean false"),
+        ("null", "YAML reads null as no value (null)"),
+        ("storage", "'storage' is a layer's name"),
+        ("rawdata", "'rawdata' is a word of the Pulumi project names (e.g. rawdata-"),
+        ("east", "'east' already appears in the stacks, e.g. in us-east-1 ("),
+        ("validator", "'validator' already appears in the stacks"),
+    ],
+)
+def test_a_name_the_stacks_could_not_tell_apart_is_refused_up_front(
+    projects_copy: LayerGraph, name: str, why: str
+) -> None:
+    before = files_of(projects_copy)
+    with pytest.raises(StackEnvironmentError) as refused:
+        new_environment(name, "dev", graph=projects_copy)
+    assert str(refused.value).startswith(f"environment name '{name}' is not allowed: {why}")
+    assert str(refused.value).endswith("not a word the stacks already use)")
+    assert files_of(projects_copy) == before
+
+
+def test_a_file_where_a_snapshot_folder_belongs_is_named(projects_copy: LayerGraph) -> None:
+    storage = projects_copy.get("storage")
+    name = unused_environment_name("qa", projects_copy)
+    folder = snapshot_path(storage, name).parent
+    shutil.rmtree(folder)
+    folder.write_text("not a folder\n")
+    before = files_of(projects_copy)
+    with pytest.raises(StackEnvironmentError) as refused:
+        new_environment(name, "dev", graph=projects_copy)
+    assert "is a file, not a folder" in str(refused.value)
+    assert f"environment '{name}' cannot write" in str(refused.value)
     assert files_of(projects_copy) == before
 
 
@@ -289,24 +412,6 @@ def test_an_unknown_source_environment_is_rejected_listing_the_known_ones(
     known = ", ".join(environments(projects_copy))
     with pytest.raises(StackEnvironmentError, match=rf"'{unknown}'.*: {known}$"):
         new_environment(unused_environment_name("qa", projects_copy), unknown, graph=projects_copy)
-
-
-@pytest.mark.parametrize(("name", "word_in"), [("east", "us-east-1"), ("validator", "validator")])
-def test_a_name_that_is_already_a_word_of_the_stacks_is_rejected(
-    projects_copy: LayerGraph, name: str, word_in: str
-) -> None:
-    with pytest.raises(NewEnvironmentRefused, match=f"names environment '{name}'") as rejected:
-        new_environment(name, "dev", graph=projects_copy)
-    assert word_in in str(rejected.value)
-    assert stack_files(projects_copy, name) == {}
-
-
-def test_a_name_yaml_would_read_as_another_type_is_rejected(projects_copy: LayerGraph) -> None:
-    storage = projects_copy.get("storage").directory / "Pulumi.dev.yaml"
-    storage.write_text(storage.read_text() + "  rawdata-storage:bucketNameSuffix: dev\n")
-    with pytest.raises(StackEnvironmentError, match="YAML reads 'true' as another type"):
-        new_environment("true", "dev", graph=projects_copy)
-    assert stack_files(projects_copy, "true") == {}
 
 
 def test_the_task_turns_a_refusal_into_a_clear_exit(projects_copy: LayerGraph) -> None:

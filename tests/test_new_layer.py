@@ -4,6 +4,7 @@ and CI pick up, changing nothing outside its folder but its CODEOWNERS line."""
 
 from __future__ import annotations
 
+import ast
 import json
 import os
 import subprocess
@@ -104,6 +105,11 @@ def test_the_example_resource_reads_the_upstream_export_and_is_tagged(tmp_path: 
         ("Audit", [], "layer name 'Audit' is not allowed: use 2-20 lowercase letters and digits"),
         ("audit", ["network"], "unknown layer 'network'; known layers: "),
         ("dev", [], "'dev' is an environment name; choose another layer name"),
+        ("class", [], "layer name 'class' is not allowed: it is a Python keyword"),
+        ("env", [], "layer name 'env' is not allowed: the generated code already uses 'env'"),
+        ("rendered", ["storage"], "already uses 'rendered' as a Python name"),
+        ("audit", ["audit"], "layer 'audit' cannot depend on itself (--depends-on audit)"),
+        ("audit", ["storage", "iam", "storage"], "--depends-on lists storage more than once"),
     ],
 )
 def test_bad_requests_are_refused_before_anything_is_written(
@@ -116,3 +122,68 @@ def test_bad_requests_are_refused_before_anything_is_written(
     assert message in str(refused.value)
     assert sorted(path.name for path in graph.projects_dir.iterdir()) == before
     assert not (tmp_path / "CODEOWNERS").exists()
+
+
+def test_every_name_the_generated_code_uses_is_refused_and_no_other(tmp_path: Path) -> None:
+    """The refused names are the ones the templates really use (read from the rendered
+    files, not listed by hand): a new template variable is covered without an edit here."""
+    from shared.new_layer import names_the_code_uses
+
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    used = names_the_code_uses(graph, ["storage"])
+    assert {"env", "rendered", "request", "pytest", "context", "settings"} <= used
+    assert "audit" not in used
+    for name in sorted(used):
+        if name.isalnum() and name.islower() and name not in graph.names:
+            with pytest.raises(LayerError, match=f"already uses '{name}' as a Python name"):
+                new_layer(graph, name, ["storage"], codeowners=tmp_path / "CODEOWNERS")
+
+
+def test_a_summary_and_owner_with_yaml_and_python_syntax_are_written_as_given(
+    tmp_path: Path,
+) -> None:
+    summary = 'audit trail: every "object" read, \\ by whom; # not a comment'
+    owner = "@acme/audit-team"
+    graph = copy_projects(tmp_path / "projects", ["dev", "prod"])
+    result = new_layer(graph, "audit", ["storage"], owner, summary, tmp_path / "CODEOWNERS")
+    folder = result.directory
+    assert yaml.safe_load((folder / "Pulumi.yaml").read_text())["description"] == summary
+    manifest = yaml.safe_load((folder / "layer.yaml").read_text())
+    assert manifest["summary"] == summary and manifest["owners"] == [owner]
+    module = ast.parse((folder / "audit_layer.py").read_text())
+    assert ast.get_docstring(module).splitlines()[0] == f"The audit layer: {summary}."
+    ast.parse((folder / "tests" / "test_audit.py").read_text())
+    layer = load_graph(graph.projects_dir).get("audit")
+    assert layer.summary == summary and list(layer.owners) == [owner]
+
+
+def test_shared_project_settings_are_copied_as_yaml_values(tmp_path: Path) -> None:
+    """A value with a colon and a hash in every layer's Pulumi.yaml config reads back the
+    same in the new layer's."""
+    graph = copy_projects(tmp_path / "projects", ["dev", "prod"])
+    shared = {"aws:profile": "acme: data platform #ops"}
+    for layer in graph:
+        path = layer.directory / "Pulumi.yaml"
+        project = yaml.safe_load(path.read_text())
+        project["config"].update(shared)
+        path.write_text(yaml.safe_dump(project, sort_keys=False))
+    result = new_layer(load_graph(graph.projects_dir), "audit", [], codeowners=tmp_path / "C")
+    config = yaml.safe_load((result.directory / "Pulumi.yaml").read_text())["config"]
+    assert {key: config[key] for key in shared} == shared
+
+
+def test_a_codeowners_file_that_is_not_utf8_is_named_and_nothing_is_written(
+    tmp_path: Path,
+) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    codeowners = tmp_path / "CODEOWNERS"
+    codeowners.write_bytes(b"/projects/storage/  @acme/caf\xe9\n")
+    before = sorted(path.name for path in graph.projects_dir.iterdir())
+    with pytest.raises(LayerError) as refused:
+        new_layer(graph, "audit", ["storage"], codeowners=codeowners)
+    assert str(refused.value) == (
+        f"cannot read {codeowners}: it is not UTF-8 text (byte 29); fix it (or move it "
+        "away), then run new-layer again; nothing was written"
+    )
+    assert sorted(path.name for path in graph.projects_dir.iterdir()) == before
+    assert codeowners.read_bytes() == b"/projects/storage/  @acme/caf\xe9\n"

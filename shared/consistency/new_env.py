@@ -18,20 +18,33 @@ what was written.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import re
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from types import SimpleNamespace
+from typing import Any
 
 import yaml
 
-from shared.consistency.normalise import environment_token
+from shared.consistency.check import CHECK_TITLES, CheckReport, mentions_of, run_check
+from shared.consistency.normalise import (
+    UNKNOWN_DISPLAY,
+    UNKNOWN_SENTINEL,
+    environment_token,
+    normalise_stack,
+)
+from shared.consistency.report import findings_table
+from shared.consistency.snapshots import snapshot_path, snapshot_text
 from shared.environments import (
+    ENVIRONMENT_NAME_RULE,
     SECRETS_PROVIDER_KEYS,
     environments,
     promotion_file,
@@ -40,11 +53,9 @@ from shared.environments import (
     stack_file,
     validate_environment_name,
 )
-from shared.errors import EXIT_FAILURE, StackEnvironmentError
-from shared.layers import LayerGraph, load_graph
-
-if TYPE_CHECKING:
-    from shared.consistency.check import CheckReport
+from shared.errors import EXIT_FAILURE, PipelineError, StackEnvironmentError
+from shared.layers import LayerGraph, load_graph, shown_path
+from shared.text import BOLD, RED, Painter, plural
 
 # A mapping key and its colon (``  aws:region:``), the rest of the line being the value. Keys
 # may contain colons (``aws:region``); the key ends at the first colon followed by a blank.
@@ -61,6 +72,35 @@ class NewEnvironmentRefused(StackEnvironmentError):
     def __init__(self, message: str, report: CheckReport) -> None:
         super().__init__(message)
         self.report = report
+
+
+# How many findings of each check a refused new environment shows (the rest are counted).
+SHOWN_FINDINGS = 5
+
+
+@dataclass
+class RefusedCheckReport(CheckReport):
+    """The check of the scratch copy that refused a new environment. It prints short: the
+    failing findings (``SHOWN_FINDINGS`` of each check at most) and their count, not the
+    matrix and the checks that passed, which say nothing about why; as JSON, in full."""
+
+    def format(self, paint: Painter) -> str:
+        by_check: dict[str, list[Any]] = {}
+        for finding in self.findings:
+            by_check.setdefault(finding.check, []).append(finding)
+        lines = []
+        for check, found in by_check.items():
+            title = CHECK_TITLES.get(check, (check, ""))[0]
+            lines.append(f"{paint('FAIL', RED, BOLD)}  {title}: {plural(len(found), 'violation')}")
+            lines.append(findings_table(found[:SHOWN_FINDINGS], paint))
+            if len(found) > SHOWN_FINDINGS:
+                lines.append(f"  ... and {len(found) - SHOWN_FINDINGS} more")
+        counts = Counter(finding.check for finding in self.findings)
+        detail = ", ".join(f"{check} {count}" for check, count in counts.items())
+        lines.append(
+            paint(f"check FAILED: {plural(len(self.findings), 'violation')} ({detail})", RED)
+        )
+        return "\n".join(lines)
 
 
 @dataclass
@@ -116,11 +156,132 @@ def _renamed_values(value: Any, source: str, name: str) -> Any:
     return value
 
 
+def _not_allowed(name: str, why: str) -> StackEnvironmentError:
+    return StackEnvironmentError(
+        f"environment name {name!r} is not allowed: {why}; choose another name "
+        f"({ENVIRONMENT_NAME_RULE}, not a word the stacks already use)"
+    )
+
+
+def refuse_unusable_name(name: str, graph: LayerGraph) -> None:
+    """Refuse, before anything is rendered or written, a name that is not a plain word YAML
+    reads back as itself, or that ``invoke check`` could not tell apart from an environment
+    name: a layer's name, a word of the Pulumi project names (``rawdata``), or a word of the
+    existing stacks (``east``, as in us-east-1). A word is what the isolation check looks for
+    (``environment_token``, ``mentions_of``); the stacks are the committed snapshots, so a
+    stack without one is left to the check of the scratch copy, which still runs."""
+    validate_environment_name(name)
+    if yaml.safe_load(name) != name:
+        read_as = yaml.safe_load(name)
+        raise _not_allowed(
+            name,
+            f"YAML reads {name} as "
+            f"{'no value (null)' if read_as is None else f'the boolean {json.dumps(read_as)}'}, "
+            "not as a name (in the stack files and "
+            "projects/environments.yaml)",
+        )
+    if name in graph.names:
+        raise _not_allowed(name, f"{name!r} is a layer's name, a word of every stack of that layer")
+    token = environment_token(name)
+    project = next((layer.project for layer in graph if token.search(layer.project)), None)
+    if project is not None:
+        raise _not_allowed(
+            name, f"{name!r} is a word of the Pulumi project names (e.g. {project}), in every stack"
+        )
+    found = _word_of_the_stacks(name, graph)
+    if found is not None:
+        where, text = found
+        raise _not_allowed(
+            name,
+            f"{name!r} already appears in the stacks, e.g. in {_excerpt(text, name)} ({where}), "
+            "so `invoke check` could not tell it from an environment's name",
+        )
+
+
+def _word_of_the_stacks(name: str, graph: LayerGraph) -> tuple[str, str] | None:
+    """(where, text) of the first place a committed snapshot of an existing stack names
+    ``name`` once the stack's own environment is taken out, as the isolation check sees it."""
+    for environment in environments(graph):
+        for layer in graph:
+            try:
+                document = json.loads(snapshot_path(layer, environment).read_text(encoding="utf-8"))
+                stack = normalise_stack(_snapshot_stack(document))
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                continue  # no (readable) snapshot: the check of the scratch copy judges it
+            places = mentions_of(stack, name)
+            if places:
+                resource, path, text = places[0]
+                return f"{layer.name}/{environment}, {resource} {path}", text
+    return None
+
+
+def _snapshot_stack(document: dict[str, Any]) -> Any:
+    """A snapshot (``plan_document``) as the stack ``normalise_stack`` reads, with the value
+    of an unresolved Output as the render has it."""
+
+    def rendered(value: Any) -> Any:
+        if value == UNKNOWN_DISPLAY:
+            return UNKNOWN_SENTINEL
+        if isinstance(value, dict):
+            return {key: rendered(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [rendered(item) for item in value]
+        return value
+
+    resources = [
+        SimpleNamespace(**{**resource, "inputs": rendered(resource["inputs"])})
+        for resource in document["resources"]
+    ]
+    return SimpleNamespace(
+        layer=document["layer"],
+        environment=document["environment"],
+        resources=resources,
+        exports=rendered(document["exports"]),
+    )
+
+
+_SEPARATORS = (r"\s\"'=,;()\[\]", r"\s\"'=,;()\[\]:/.")
+
+
+def _excerpt(text: str, name: str) -> str:
+    """The piece of ``text`` around ``name``: the word it is in (``us-east-1``), or a
+    short stretch of a longer one."""
+    match = environment_token(name).search(text)
+    if match is None:
+        return text[:40]
+    for separators in _SEPARATORS:
+        start = re.search(rf"[^{separators}]*$", text[: match.start()])
+        end = re.match(rf"[^{separators}]*", text[match.end() :])
+        piece = text[
+            start.start() if start else match.start() : match.end() + (end.end() if end else 0)
+        ]
+        if len(piece) <= 32:
+            return piece
+    return f"...{text[max(0, match.start() - 12) : match.end() + 12]}..."
+
+
+def _refuse_existing(paths: list[Path], name: str, what: str) -> None:
+    """Refuse a file about to be written that exists, or whose folder is not a folder."""
+    existing = [shown_path(path) for path in paths if path.exists() or path.is_symlink()]
+    if existing:
+        raise StackEnvironmentError(
+            f"environment {name!r} already has {what}; refusing to overwrite "
+            f"{', '.join(existing)} (choose another name, or delete them first)"
+        )
+    for path in paths:
+        blocking = next((folder for folder in path.parents if folder.is_file()), None)
+        if blocking is not None:
+            raise StackEnvironmentError(
+                f"{shown_path(blocking)} is a file, not a folder: environment {name!r} cannot "
+                f"write {shown_path(path)} in it; move it away, then run new-env again"
+            )
+
+
 def planned_files(name: str, source: str, graph: LayerGraph) -> dict[Path, tuple[Path, str]]:
     """New stack file -> (its source file, its text), after every refusal that needs no
-    writing: the name's rule, an unknown or incomplete source, an existing file, a renaming
-    that would change more than the name."""
-    validate_environment_name(name)
+    writing: the name's rules (``refuse_unusable_name``), an unknown or incomplete source, an
+    existing file, a renaming that would change more than the name."""
+    refuse_unusable_name(name, graph)
     known = environments(graph)
     if source not in known:
         raise StackEnvironmentError(
@@ -128,36 +289,36 @@ def planned_files(name: str, source: str, graph: LayerGraph) -> dict[Path, tuple
             f"{', '.join(known) or 'none'}"
         )
     pairs = [(stack_file(layer, source), stack_file(layer, name)) for layer in graph]
-    missing = [str(source_file) for source_file, _ in pairs if not source_file.is_file()]
+    missing = [shown_path(source_file) for source_file, _ in pairs if not source_file.is_file()]
     if missing:
         raise StackEnvironmentError(
             f"source environment {source!r} is incomplete, missing: {', '.join(missing)}"
         )
-    existing = [str(target) for _, target in pairs if target.exists()]
-    if existing:
-        raise StackEnvironmentError(
-            f"environment {name!r} already has stack files; refusing to overwrite "
-            f"{', '.join(existing)} (choose another name, or delete them first)"
-        )
+    _refuse_existing([target for _, target in pairs], name, "stack files")
+    _refuse_existing([snapshot_path(layer, name) for layer in graph], name, "snapshots")
     planned = {}
     for source_file, target in pairs:
-        original = source_file.read_text()
+        original = source_file.read_text(encoding="utf-8")
         kept, _ = without_secrets_provider(original)
         renamed = rename_in_values(kept, source, name)
         document = yaml.safe_load(original)
         if isinstance(document, dict):
             document = {k: v for k, v in document.items() if k not in SECRETS_PROVIDER_KEYS}
-        if yaml.safe_load(renamed) != _renamed_values(document, source, name):
+        if not _reads_as(renamed, _renamed_values(document, source, name)):
             raise StackEnvironmentError(
-                f"renaming {source!r} to {name!r} in {source_file} would change more than "
-                f"the environment name (YAML reads {name!r} as another type, or a key "
-                "contains it); choose another name"
+                f"renaming {source!r} to {name!r} in {shown_path(source_file)} would change "
+                f"more than the environment name (YAML reads {name!r} as another type, or a "
+                "key contains it); choose another name"
             )
         planned[target] = (source_file, renamed)
     return planned
 
 
-_ORDER_LINE = re.compile(r"^promotion_order:.*$", re.MULTILINE)
+def _reads_as(text: str, expected: Any) -> bool:
+    try:
+        return yaml.safe_load(text) == expected
+    except yaml.YAMLError:
+        return False
 
 
 def placed_in_order(order: list[str], name: str, after: str | None) -> list[str]:
@@ -172,15 +333,79 @@ def placed_in_order(order: list[str], name: str, after: str | None) -> list[str]
     return [*order[:position], name, *order[position:]]
 
 
+# The promotion file's key, alone on its line (a block list follows) or with a flow list.
+_ORDER_KEY = re.compile(r"^promotion_order[ \t]*:[ \t]*(?:#.*)?$")
+_FLOW_LIST = re.compile(r"^promotion_order[ \t]*:[ \t]*\[[^\]\n#]*\][ \t]*(?P<comment>#.*)?$")
+# One item of a block list: ``  - staging  # a comment``.
+_ITEM = re.compile(r"^(?P<indent>[ \t]*)-[ \t]+(?P<name>[^\s#]+)[ \t]*(?:#.*)?$")
+_COMMENT_OR_BLANK = re.compile(r"^[ \t]*(?:#.*)?$")
+
+
 def promotion_text(path: Path, order: list[str]) -> str:
-    """The promotion file with its list replaced, comments kept."""
-    line = f"promotion_order: [{', '.join(order)}]"
-    text = path.read_text()
-    if len(_ORDER_LINE.findall(text)) == 1 and yaml.safe_load(text).keys() == {"promotion_order"}:
-        candidate = _ORDER_LINE.sub(line, text)
-        if yaml.safe_load(candidate) == {"promotion_order": order}:
+    """The promotion file listing ``order`` (the file's list with one name added), edited in
+    place where it can be, comments and all: a flow list (``[dev, prod]``) is rewritten on its
+    line, a block list (``- dev`` lines) gets the new name's line next to its neighbour's.
+    Otherwise the file is written anew from the list, keeping the comments above it. Each
+    candidate is read back, and only one that lists exactly ``order`` is used."""
+    text = path.read_text(encoding="utf-8")
+    for candidate in (_flow_list_edited(text, order), _block_list_edited(text, order)):
+        if candidate is not None and _reads_as(candidate, {"promotion_order": order}):
             return candidate
-    return f"{line}\n"
+    lines = text.splitlines(keepends=True)
+    header = []
+    for line in lines:
+        if not _COMMENT_OR_BLANK.match(line):
+            break
+        header.append(line if line.endswith("\n") else line + "\n")
+    return "".join(header) + f"promotion_order: [{', '.join(order)}]\n"
+
+
+def _flow_list_edited(text: str, order: list[str]) -> str | None:
+    lines = text.splitlines(keepends=True)
+    found = [index for index, line in enumerate(lines) if _FLOW_LIST.match(line.rstrip("\r\n"))]
+    if len(found) != 1:
+        return None
+    line = lines[found[0]]
+    comment = _FLOW_LIST.match(line.rstrip("\r\n")).group("comment")  # type: ignore[union-attr]
+    ending = line[len(line.rstrip("\r\n")) :]
+    lines[found[0]] = (
+        f"promotion_order: [{', '.join(order)}]" + (f"  {comment}" if comment else "") + ending
+    )
+    return "".join(lines)
+
+
+def _block_list_edited(text: str, order: list[str]) -> str | None:
+    """``text`` with the one name of ``order`` that its block list lacks inserted after the
+    item of the name before it (before the first item when it comes first)."""
+    lines = text.splitlines(keepends=True)
+    keys = [index for index, line in enumerate(lines) if _ORDER_KEY.match(line.rstrip("\r\n"))]
+    if len(keys) != 1:
+        return None
+    items: dict[str, int] = {}  # name -> line index
+    indent = ""
+    for index in range(keys[0] + 1, len(lines)):
+        line = lines[index].rstrip("\r\n")
+        item = _ITEM.match(line)
+        if item:
+            items[item.group("name").strip("'\"")] = index
+            indent = indent or item.group("indent")
+        elif not _COMMENT_OR_BLANK.match(line):
+            break
+    added = [name for name in order if name not in items]
+    if not items or len(added) != 1:
+        return None
+    position = order.index(added[0])
+    if position == 0:
+        at = min(items.values())
+    elif order[position - 1] in items:
+        at = items[order[position - 1]] + 1
+    else:
+        return None
+    ending = "\r\n" if lines[at - 1].endswith("\r\n") else "\n"
+    if not lines[at - 1].endswith("\n"):
+        lines[at - 1] += ending  # the file's last line had no line break
+    lines.insert(at, f"{indent}- {added[0]}{ending}")
+    return "".join(lines)
 
 
 @contextmanager
@@ -198,14 +423,17 @@ def _moved(path: Path, graph: LayerGraph, into: LayerGraph) -> Path:
     return into.projects_dir / path.relative_to(graph.projects_dir)
 
 
+def unscratched(text: str, scratch: LayerGraph, graph: LayerGraph) -> str:
+    """``text`` naming the files of ``scratch`` as their counterparts in ``graph``
+    (projects/...): a message never names a temporary folder."""
+    return text.replace(str(scratch.projects_dir), shown_path(graph.projects_dir))
+
+
 def new_environment(
     name: str, source: str, after: str | None = None, graph: LayerGraph | None = None
 ) -> NewEnvironment:
     """Write ``Pulumi.<name>.yaml`` in every layer from ``source``'s, place ``name`` in the
     promotion order and write its snapshots, if and only if ``invoke check`` then passes."""
-    from shared.consistency.check import run_check
-    from shared.consistency.snapshots import snapshot_path, snapshot_text
-
     graph = graph or load_graph()
     planned = planned_files(name, source, graph)
     order = placed_in_order(promotion_order(graph), name, after)
@@ -213,7 +441,7 @@ def new_environment(
     order_text = promotion_text(order_file, order)
     result = NewEnvironment(name, order)
     for source_file, _ in planned.values():
-        _, removed = without_secrets_provider(source_file.read_text())
+        _, removed = without_secrets_provider(source_file.read_text(encoding="utf-8"))
         if removed:
             result.secrets_left_out[source_file] = removed
     result.allowed_accounts = next(
@@ -229,17 +457,36 @@ def new_environment(
         for target, (_, text) in planned.items():
             _moved(target, graph, scratch).write_text(text)
         _moved(order_file, graph, scratch).write_text(order_text)
-        report = run_check(scratch)
-        result.report = report
+        try:
+            report = run_check(scratch)
+        except PipelineError as error:  # named as in the repository, not in the scratch copy
+            refused = StackEnvironmentError(
+                f"environment {name!r} was not created (nothing was written): "
+                + unscratched(str(error), scratch, graph)
+            )
+            refused.exit_code = error.exit_code
+            raise refused from None
         if not report.ok:
-            problems = "; ".join(str(finding) for finding in report.findings[:3])
-            more = len(report.findings) - 3
+            findings = [
+                dataclasses.replace(finding, message=unscratched(finding.message, scratch, graph))
+                for finding in report.findings
+            ]
+            more = len(findings) - 1
             raise NewEnvironmentRefused(
                 f"environment {name!r} was not created: `invoke check` fails with it "
-                f"(tried on a scratch copy; nothing was written): {problems}"
-                + (f"; and {more} more" if more > 0 else ""),
-                report,
+                f"(tried on a scratch copy; nothing was written): {findings[0]}"
+                + (f"; and {plural(more, 'more violation')}" if more else ""),
+                RefusedCheckReport(
+                    **{
+                        **{
+                            each.name: getattr(report, each.name)
+                            for each in dataclasses.fields(report)
+                        },
+                        "findings": findings,
+                    }
+                ),
             )
+        result.report = report
         snapshots = {
             snapshot_path(layer, name): snapshot_text(report.rendered[name][layer.name])
             for layer in graph
@@ -254,22 +501,34 @@ def _move_into_place(
 ) -> None:
     """Create every file, never overwriting one, then the new promotion order; on any failure
     (an interrupt included) remove the files created, so nothing is half-applied."""
+    path = order_file
     try:
         for path, text in files.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-            with path.open("x") as file:  # "x": fail rather than overwrite, even in a race
+            with path.open("x", encoding="utf-8") as file:  # "x": never overwrite, even in a race
                 file.write(text)
             result.written.append(path)
+        path = order_file
         _replace(order_file, order_text)
-    except BaseException:
-        for path in result.written:
-            path.unlink(missing_ok=True)
+    except BaseException as error:
+        for written in result.written:
+            written.unlink(missing_ok=True)
         result.written.clear()
+        if isinstance(error, OSError):
+            failed = StackEnvironmentError(
+                f"environment {result.name!r} was not created: cannot write "
+                f"{shown_path(path)}: {error.strerror or error}; nothing was written"
+            )
+            failed.exit_code = EXIT_FAILURE
+            raise failed from None
         raise
 
 
 def _replace(path: Path, text: str) -> None:
     """Replace ``path`` atomically (a reader sees the old or the new file, never half)."""
     temporary = path.with_name(f".{path.name}.new")
-    temporary.write_text(text)
-    os.replace(temporary, path)
+    try:
+        temporary.write_text(text, encoding="utf-8")
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
