@@ -130,7 +130,7 @@ def render(
     """
     from shared.consistency.check import render_all
     from shared.consistency.plan import format_plan, plan_document
-    from shared.consistency.snapshots import shown, snapshot_path, snapshot_text
+    from shared.consistency.snapshots import update_snapshots as update_snapshots_of
     from shared.text import Painter, use_colour
 
     with task_errors():
@@ -154,17 +154,8 @@ def render(
         if selected in (None, item.name) and item.name in stacks_of_env
     ]
     if update_snapshots:
-        written = []
-        for stack in stacks:
-            path = snapshot_path(graph.get(stack.layer), stack.environment)
-            text = snapshot_text(stack)
-            unchanged = path.is_file() and path.read_text() == text
-            if not unchanged:
-                path.parent.mkdir(parents=True, exist_ok=True)
-                path.write_text(text)
-            written.append(
-                {"path": str(shown(path)), "status": "unchanged" if unchanged else "wrote"}
-            )
+        with task_errors():
+            written = update_snapshots_of(stacks, graph)
         if json_:
             print(json.dumps({"snapshots": written}, indent=2, sort_keys=True))
         else:

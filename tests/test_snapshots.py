@@ -16,11 +16,12 @@ import pytest
 
 from shared.consistency.snapshots import (
     MISSING_HINT,
+    SnapshotError,
     read_snapshot,
     snapshot_diff,
     snapshot_dir,
     snapshot_path,
-    write_snapshot,
+    update_snapshots,
 )
 from shared.environments import environments
 from shared.harness import render_environment
@@ -127,6 +128,42 @@ def test_update_writes_what_the_check_then_accepts(tmp_path: Path) -> None:
     assert snapshot_diff(stack, graph) == (
         f"no snapshot at {snapshot_path(first, 'staging')}; {MISSING_HINT}"
     )
-    write_snapshot(stack, graph)
+    assert update_snapshots([stack], graph) == [
+        {"path": str(snapshot_path(first, "staging")), "status": "wrote"}
+    ]
     assert snapshot_diff(stack, graph) is None
+    assert update_snapshots([stack], graph)[0]["status"] == "unchanged"
     assert read_snapshot(first, "staging")["environment"] == "staging"
+
+
+def test_a_file_where_a_snapshot_folder_belongs_stops_the_update_before_any_write(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from invoke import Exit, MockContext
+
+    import shared.layers
+    from shared import consistency_tasks
+
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", graph.projects_dir)
+    storage_snapshots = snapshot_dir(graph.get("storage"))
+    for path in storage_snapshots.iterdir():
+        path.unlink()
+    storage_snapshots.rmdir()
+    storage_snapshots.write_text("not a folder\n")
+    compute = snapshot_path(graph.get("compute"), "dev")
+    compute.unlink()  # the update would write it, were it not stopped first
+    stacks = list(render_environment("dev", graph=graph).values())
+    with pytest.raises(SnapshotError) as refused:
+        update_snapshots(stacks, graph)
+    assert str(refused.value) == (
+        f"cannot write {snapshot_path(graph.get('storage'), 'dev')}: {storage_snapshots} is a "
+        "file, not a folder; move it away, then run `invoke render --update-snapshots` again "
+        "(nothing was written)"
+    )
+    assert not compute.exists()
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.render(MockContext(), env="dev", update_snapshots=True)
+    assert stopped.value.code == 1
+    assert stopped.value.message.startswith("error: cannot write ")
+    assert not compute.exists()

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from shared.consistency.plan import plan_document
+from shared.errors import EXIT_FAILURE, PipelineError
 from shared.layers import REPO_ROOT, Layer, LayerGraph
 
 if TYPE_CHECKING:
@@ -44,11 +45,51 @@ def shown(path: Path) -> Path:
     return path.relative_to(REPO_ROOT) if path.is_relative_to(REPO_ROOT) else path
 
 
-def write_snapshot(stack: RenderedStack, graph: LayerGraph) -> Path:
-    path = snapshot_path(graph.get(stack.layer), stack.environment)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(snapshot_text(stack))
-    return path
+class SnapshotError(PipelineError):
+    """A snapshot that cannot be written where it belongs."""
+
+    exit_code = EXIT_FAILURE
+
+
+def update_snapshots(stacks: list[RenderedStack], graph: LayerGraph) -> list[dict[str, str]]:
+    """Write the snapshot of each of ``stacks`` that differs from its render; one
+    ``{"path", "status"}`` ("wrote" or "unchanged") per stack. Every path is checked before
+    the first is written: a file where a snapshot folder belongs stops the update whole."""
+    planned = [
+        (snapshot_path(graph.get(stack.layer), stack.environment), snapshot_text(stack))
+        for stack in stacks
+    ]
+    for path, _ in planned:
+        blocking = next((part for part in [path, *path.parents] if _not_a_folder(part)), None)
+        if blocking is not None and blocking != path:
+            raise SnapshotError(
+                f"cannot write {shown(path)}: {shown(blocking)} is a file, not a folder; move "
+                "it away, then run `invoke render --update-snapshots` again (nothing was written)"
+            )
+        if path.is_dir():
+            raise SnapshotError(
+                f"cannot write {shown(path)}: it is a folder; move it away, then run "
+                "`invoke render --update-snapshots` again (nothing was written)"
+            )
+    written = []
+    for path, text in planned:
+        unchanged = path.is_file() and path.read_text() == text
+        if not unchanged:
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(text)
+            except OSError as error:
+                done = sum(each["status"] == "wrote" for each in written)
+                raise SnapshotError(
+                    f"cannot write {shown(path)}: {error.strerror or error} (after writing "
+                    f"{done} of the {len(planned)} snapshots)"
+                ) from None
+        written.append({"path": str(shown(path)), "status": "unchanged" if unchanged else "wrote"})
+    return written
+
+
+def _not_a_folder(path: Path) -> bool:
+    return path.exists() and not path.is_dir()
 
 
 def read_snapshot(layer: Layer, environment: str) -> dict[str, Any]:
