@@ -113,6 +113,12 @@ def stack_output(stack: str, cwd: Path) -> str:
     return _join(EXECUTABLE, "stack", "output", "--json", "--stack", stack, "--cwd", cwd)
 
 
+def stack_export(stack: str, cwd: Path) -> str:
+    """``pulumi stack export``: the stack's state (the documented deployment schema, version 3),
+    secrets left encrypted."""
+    return _join(EXECUTABLE, "stack", "export", "--stack", stack, "--cwd", cwd)
+
+
 def says_no_such_stack(output: str) -> bool:
     """True when pulumi's output says the stack it was asked about does not exist."""
     return bool(_NO_SUCH_STACK.search(output))

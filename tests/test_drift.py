@@ -23,7 +23,17 @@ from shared.harness import RenderedStack
 from shared.local_emulator import LocalEmulator
 from shared.testing import Rendered, unused_environment_name
 from tests.test_run_reports import STDERR_NOISE, Changed, counts, preview_digest, urn_of
-from tests.test_tasks import LAYERS, NO_STACK, P, commands, failed, ok, outputs_of
+from tests.test_tasks import (
+    LAYERS,
+    NO_STACK,
+    P,
+    commands,
+    exported_state,
+    failed,
+    ok,
+    outputs_of,
+    state_of,
+)
 
 # What pulumi prints on stderr when --expect-no-changes finds changes (pulumi exits non-zero).
 CHANGES_NOT_EXPECTED = "error: no changes were expected but changes were proposed"
@@ -159,14 +169,19 @@ def test_a_resource_deleted_out_of_band_is_drift_that_a_deploy_would_create(
     )
 
 
-@pytest.mark.parametrize("answer", [NO_STACK, ok("{}")], ids=["no-stack", "stack-never-updated"])
+@pytest.mark.parametrize(
+    "layer_answers",
+    [[NO_STACK], [ok("{}"), exported_state()]],
+    ids=["no-stack", "stack-with-no-outputs-and-no-resources"],
+)
 def test_a_layer_not_deployed_is_reported_and_not_previewed(
-    dev: dict[str, RenderedStack], answer: Result, capsys: pytest.CaptureFixture[str]
+    dev: dict[str, RenderedStack], layer_answers: list[Result], capsys: pytest.CaptureFixture[str]
 ) -> None:
     last = LAYERS[-1].name
-    c = MockContext(run={**answers(dev), outputs_of(last): answer})
+    asked = [outputs_of(last), state_of(last)][: len(layer_answers)]
+    c = MockContext(run={**answers(dev), **dict(zip(asked, layer_answers, strict=True))})
     tasks.drift(c, env="dev")
-    assert commands(c) == [*expected_commands(*GRAPH_NAMES[:-1]), outputs_of(last)]
+    assert commands(c) == [*expected_commands(*GRAPH_NAMES[:-1]), *asked]
     assert re.fullmatch(r"not deployed \d+\.\ds -", rows(capsys.readouterr().out)[last])
 
 

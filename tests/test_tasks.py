@@ -26,6 +26,7 @@ import tasks
 from shared import local_emulator, pulumi_cli
 from shared.deploy import policy_pack
 from shared.environments import environments
+from shared.harness import RenderedStack
 from shared.layers import PROJECTS_DIR, Layer, LayerGraph, load_graph
 from shared.local_emulator import EmulatorInfo, LocalEmulator
 from shared.testing import Rendered, copy_projects, unused_environment_name
@@ -67,6 +68,30 @@ def outputs(stack_outputs: dict[str, Outputs]) -> Outputs:
 def outputs_of(layer: str | Layer, stack: str = "dev") -> str:
     name = layer if isinstance(layer, str) else layer.name
     return f"pulumi stack output --json --stack {stack} --cwd {P}/{name}"
+
+
+def state_of(layer: str | Layer, stack: str = "dev") -> str:
+    name = layer if isinstance(layer, str) else layer.name
+    return f"pulumi stack export --stack {stack} --cwd {P}/{name}"
+
+
+def exported_state(stack: RenderedStack | None = None) -> Result:
+    """What `pulumi stack export` prints (the documented deployment schema, version 3): with a
+    rendered stack, its stack resource, provider and the render's resources under their real
+    URNs and types; without, a state with no resources (never updated, or destroyed)."""
+    deployment: dict[str, Any] = {"manifest": {"time": "2026-11-26T00:00:00Z", "version": ""}}
+    if stack is not None:
+        root = (
+            f"urn:pulumi:{stack.environment}::{stack.project}::pulumi:pulumi:Stack::"
+            f"{stack.project}-{stack.environment}"
+        )
+        provider = f"urn:pulumi:{stack.environment}::{stack.project}::pulumi:providers:aws::default"
+        deployment["resources"] = [
+            {"urn": root, "type": "pulumi:pulumi:Stack", "custom": False},
+            {"urn": provider, "type": "pulumi:providers:aws", "custom": True},
+            *({"urn": r.urn, "type": r.type, "custom": r.custom} for r in stack),
+        ]
+    return ok(json.dumps({"version": 3, "deployment": deployment}))
 
 
 def deployed(outputs: Outputs, *layers: Layer, stack: str = "dev") -> dict[str, Result]:
@@ -334,16 +359,17 @@ def test_preview_one_layer_checks_its_upstreams_first(outputs: Outputs) -> None:
 
 
 @pytest.mark.parametrize(
-    "storage_answer",
-    [NO_STACK, ok("{}")],
-    ids=["stack-never-created", "stack-created-but-never-updated"],
+    "storage_answers",
+    [[NO_STACK], [ok("{}"), exported_state()]],
+    ids=["stack-never-created", "stack-with-no-outputs-and-no-resources"],
 )
 def test_preview_says_in_one_line_which_layer_to_deploy_first(
-    storage_answer: Result, capsys: pytest.CaptureFixture[str]
+    storage_answers: list[Result], capsys: pytest.CaptureFixture[str]
 ) -> None:
+    storage_commands = [outputs_of("storage"), state_of("storage")][: len(storage_answers)]
     c = MockContext(
         run={
-            outputs_of("storage"): storage_answer,
+            **dict(zip(storage_commands, storage_answers, strict=True)),
             re.compile(r"pulumi (stack select|preview) .*"): ok(),
         }
     )
@@ -351,7 +377,7 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
     assert commands(c) == [
         f"pulumi stack select dev --cwd {P}/storage",
         preview_command("storage"),
-        outputs_of("storage"),
+        *storage_commands,
     ]
     out = capsys.readouterr().out
     for layer in GRAPH.downstreams(GRAPH.get("storage")):
@@ -610,18 +636,47 @@ def test_destroying_one_layer_is_refused_while_a_dependant_is_deployed(outputs: 
 
 
 def test_destroying_one_layer_whose_dependants_are_gone(outputs: Outputs) -> None:
+    """Gone: no stack at all, or a stack whose state holds no resources (destroyed before)."""
     readers = GRAPH.downstreams(GRAPH.get("storage"))
-    answers = {
-        outputs_of(reader): (NO_STACK if i % 2 == 0 else ok("{}"))
-        for i, reader in enumerate(readers)
-    }
+    answers: dict[str, Result] = {}
+    expected: list[str] = []
+    for i, reader in enumerate(readers):
+        if i % 2 == 0:
+            answers[outputs_of(reader)] = NO_STACK
+            expected.append(outputs_of(reader))
+        else:
+            answers[outputs_of(reader)] = ok("{}")
+            answers[state_of(reader)] = exported_state()
+            expected += [outputs_of(reader), state_of(reader)]
     c = MockContext(run={**answers, re.compile(r"pulumi (stack select|destroy) .*"): ok()})
     tasks.destroy(c, env="dev", layer="storage", yes=True)
     assert commands(c) == [
-        *(outputs_of(reader) for reader in readers),
+        *expected,
         f"pulumi stack select dev --cwd {P}/storage",
         f"pulumi destroy --stack dev --cwd {P}/storage --yes",
     ]
+
+
+def test_a_dependant_with_resources_but_no_outputs_still_counts_as_deployed(
+    rendered: Rendered,
+) -> None:
+    """An update that failed before its exports were set leaves resources and no outputs:
+    destroying the layer they read would orphan them, so it is refused."""
+    first_reader = GRAPH.downstreams(GRAPH.get("storage"))[0]
+    c = MockContext(
+        run={
+            outputs_of(first_reader): ok("{}"),
+            state_of(first_reader): exported_state(rendered["dev"][first_reader.name]),
+        }
+    )
+    with pytest.raises(Exit) as raised:
+        tasks.destroy(c, env="dev", layer="storage", yes=True)
+    assert raised.value.code == 2
+    assert raised.value.message == (
+        f"error: cannot destroy storage in dev while {first_reader.name}, which depends on it, "
+        f"is deployed; destroy it first: invoke destroy --env dev --layer {first_reader.name}"
+    )
+    assert commands(c) == [outputs_of(first_reader), state_of(first_reader)]
 
 
 @pytest.mark.parametrize(
@@ -633,15 +688,30 @@ def test_destroying_one_layer_whose_dependants_are_gone(outputs: Outputs) -> Non
         ),
         (ok("<html>proxy login</html>"), "`pulumi stack output` printed no JSON"),
         (ok('["not", "an", "object"]'), "`pulumi stack output` printed list JSON"),
+        (
+            [ok("{}"), failed("error: [500] Internal Server Error")],
+            "`pulumi stack export` failed: error: [500] Internal Server Error",
+        ),
+        ([ok("{}"), ok("<html>")], "`pulumi stack export` printed no JSON"),
+        ([ok("{}"), ok('{"version": 3}')], "`pulumi stack export` printed no deployment object"),
     ],
-    ids=["expired-login", "not-json", "not-an-object"],
+    ids=[
+        "expired-login",
+        "not-json",
+        "not-an-object",
+        "no-outputs-export-failed",
+        "no-outputs-export-not-json",
+        "no-outputs-export-no-deployment",
+    ],
 )
 def test_a_dependant_whose_state_cannot_be_read_refuses_the_destroy(
-    answer: Result, reason: str
+    answer: Result | list[Result], reason: str
 ) -> None:
     """The orphan check fails closed: not knowing is not "not deployed"."""
     first_reader = GRAPH.downstreams(GRAPH.get("storage"))[0]
-    c = MockContext(run={outputs_of(first_reader): answer})
+    answers = answer if isinstance(answer, list) else [answer]
+    readers_commands = [outputs_of(first_reader), state_of(first_reader)][: len(answers)]
+    c = MockContext(run=dict(zip(readers_commands, answers, strict=True)))
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="dev", layer="storage", yes=True)
     assert raised.value.code == 2
@@ -810,7 +880,9 @@ def test_a_cycle_in_the_layer_manifests_is_an_error_before_anything_runs(
 
 @pytest.mark.parametrize("task_name", ["deploy", "preview", "destroy", "drift", "outputs"])
 def test_every_task_sends_the_backend_override_to_every_pulumi_command(task_name: str) -> None:
-    c = MockContext(run=ok("{}"))
+    c = MockContext(
+        run={re.compile(r"pulumi stack export .*"): exported_state(), re.compile(".*"): ok("{}")}
+    )
     getattr(tasks, task_name)(c, env="dev", backend="file:///srv/pulumi-state")
     assert commands(c)
     assert run_envs(c) == [{"PULUMI_BACKEND_URL": "file:///srv/pulumi-state"}] * len(commands(c))

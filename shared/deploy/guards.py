@@ -18,8 +18,9 @@ from shared.layers import Layer, LayerGraph
 
 @dataclass(frozen=True)
 class Deployment:
-    """Whether a stack is deployed: True (it has outputs), False (no stack, or never updated),
-    None (could not tell; ``reason`` says why)."""
+    """Whether a stack is deployed: True (it has outputs, or resources in its state), False (no
+    stack, or a state with no resources: never updated, or destroyed), None (could not tell;
+    ``reason`` says why)."""
 
     deployed: bool | None
     reason: str = ""
@@ -34,12 +35,65 @@ def read_outputs(c: Context, target: Target, layer: Layer) -> Result:
     return c.run(command, warn=True, hide=True, env=target.env)
 
 
+def read_state(c: Context, target: Target, layer: Layer) -> Result:
+    command = cli.stack_export(target.environment, target.stack_dir(layer))
+    return c.run(command, warn=True, hide=True, env=target.env)
+
+
 def deployment(
     c: Context, target: Target, layer: Layer, cache: dict[str, Deployment]
 ) -> Deployment:
+    """Outputs answer the common case in one call; a stack with none (destroyed, never updated,
+    or an update that failed before its exports were set) is judged by the resources in its
+    state, so a half-created stack still counts as deployed."""
     if layer.name not in cache:
-        cache[layer.name] = _deployment(read_outputs(c, target, layer))
+        state = _deployment(read_outputs(c, target, layer))
+        if state.deployed is False and state.reason == _NO_OUTPUTS:
+            state = _deployment_from_state(read_state(c, target, layer))
+        cache[layer.name] = state
     return cache[layer.name]
+
+
+_NO_OUTPUTS = "the stack has no outputs"
+
+# What every stack's state holds besides the resources it manages.
+_BOOKKEEPING_TYPES = ("pulumi:pulumi:Stack",)
+_BOOKKEEPING_PREFIXES = ("pulumi:providers:",)
+
+
+def _deployment_from_state(result: Result) -> Deployment:
+    text = result_text(result)
+    if result.failed:
+        if cli.says_no_such_stack(text):
+            return Deployment(False)
+        return Deployment(None, f"`pulumi stack export` failed: {cli.first_error_line(text)}")
+    try:
+        exported = json.loads(result.stdout or "")
+    except ValueError:
+        return Deployment(None, f"`pulumi stack export` printed no JSON: {text.strip()[:200]!r}")
+    deployment_state = exported.get("deployment") if isinstance(exported, dict) else None
+    if not isinstance(deployment_state, dict):
+        return Deployment(None, "`pulumi stack export` printed no deployment object")
+    resources = deployment_state.get("resources") or []
+    pending = deployment_state.get("pending_operations") or []
+    if not isinstance(resources, list) or not isinstance(pending, list):
+        return Deployment(None, "`pulumi stack export` printed resources that are not a list")
+    managed = [
+        resource
+        for resource in resources
+        if not (
+            isinstance(resource, dict)
+            and (
+                resource.get("type") in _BOOKKEEPING_TYPES
+                or str(resource.get("type", "")).startswith(_BOOKKEEPING_PREFIXES)
+            )
+        )
+    ]
+    if managed or pending:
+        return Deployment(
+            True, f"no outputs, but {len(managed) + len(pending)} resources in its state"
+        )
+    return Deployment(False)
 
 
 def _deployment(result: Result) -> Deployment:
@@ -54,7 +108,7 @@ def _deployment(result: Result) -> Deployment:
         return Deployment(None, f"`pulumi stack output` printed no JSON: {text.strip()[:200]!r}")
     if not isinstance(outputs, dict):
         return Deployment(None, f"`pulumi stack output` printed {type(outputs).__name__} JSON")
-    return Deployment(bool(outputs))
+    return Deployment(True) if outputs else Deployment(False, _NO_OUTPUTS)
 
 
 def refuse_orphaning(c: Context, target: Target) -> None:
