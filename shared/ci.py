@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from shared.environments import environments, promotion_order
-from shared.errors import PipelineError
+from shared.environments import promotion_order
+from shared.errors import PipelineError, StackEnvironmentError
 from shared.layers import REPO_ROOT, LayerGraph
 
 SHARED_CODE_AND_POLICY_PACK: tuple[str, ...] = ("shared/", "policies/")
@@ -136,8 +136,20 @@ def affected_layers(graph: LayerGraph, files: Iterable[str]) -> Affected:
 
 
 def ci_matrix(graph: LayerGraph, affected: Affected | None = None) -> dict[str, Any]:
-    """Everything the workflows need, as one JSON-able document."""
-    order = [env for env in promotion_order(graph) if env in environments(graph)]
+    """Everything the workflows need, as one JSON-able document. Refused when the promotion
+    order and the stack files disagree, or an environment lacks a layer's stack file: a
+    matrix that silently left an environment out, or previewed a stack with no file, would
+    pass for a complete run."""
+    from shared.consistency.stack_files import missing_stack_files, promotion_order_mismatches
+
+    order = promotion_order(graph)
+    problems = promotion_order_mismatches(graph) + missing_stack_files(graph, order)
+    if problems:
+        raise StackEnvironmentError(
+            "CI cannot tell what to run: "
+            + "; ".join(problem.message for problem in problems)
+            + " (`invoke check` reports the same)"
+        )
     layers = affected.layers if affected else graph.names
     document: dict[str, Any] = {
         "environments": order,

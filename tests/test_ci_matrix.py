@@ -239,3 +239,45 @@ def test_a_file_name_git_would_quote_still_names_its_layer(
     commit(repo, "projects/iam/régles.py", "# changed\n")
     assert changed_files("main", repo) == ["projects/iam/régles.py"]
     assert "iam" in affected_layers(graph, ["projects/iam/régles.py"]).layers
+
+
+@pytest.mark.parametrize(
+    ("order_text", "remove", "named"),
+    [
+        (
+            "promotion_order: []\n",
+            None,
+            "'dev' has stack files but no place in the promotion order",
+        ),
+        ("promotion_order: [dev]\n", None, "'prod' has stack files but no place in the promotion"),
+        (
+            "promotion_order: [dev, prod]\n",
+            "iam/Pulumi.prod.yaml",
+            "missing: projects/iam/Pulumi.prod.yaml",
+        ),
+    ],
+    ids=["empty-order", "an-environment-left-out", "a-layer-without-its-stack-file"],
+)
+def test_a_matrix_that_would_leave_something_out_is_refused(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    order_text: str,
+    remove: str | None,
+    named: str,
+) -> None:
+    """The workflows trust this list: an environment with stack files that it leaves out would
+    never be previewed or deployed, and CI would still be green."""
+    graph = copy_projects(tmp_path / "projects", ["dev", "prod"])
+    (graph.projects_dir / "environments.yaml").write_text(order_text)
+    if remove:
+        (graph.projects_dir / remove).unlink()
+    monkeypatch.setattr(shared.layers, "PROJECTS_DIR", graph.projects_dir)
+    with pytest.raises(Exit) as refused:
+        tasks.ci_matrix(MockContext(), json=True)
+    assert refused.value.code == 2
+    message = str(refused.value.message)
+    assert message.startswith("error: CI cannot tell what to run: ")
+    assert named in message
+    assert message.endswith("(`invoke check` reports the same)")
+    assert capsys.readouterr().out == ""
