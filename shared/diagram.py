@@ -58,13 +58,23 @@ def _short_type(type_token: str) -> str:
     return f"{module_path.split('/')[0]} {class_name}" if package == "aws" else class_name
 
 
+# Mermaid's entity codes for what would end a quoted label or read as markup.
+_MERMAID_ENTITIES = {"#": "#35;", '"': "#quot;", "<": "#lt;", ">": "#gt;"}
+
+
+def _text(value: str) -> str:
+    """``value`` as the text of a quoted Mermaid label: shown as written, on one line."""
+    one_line = " ".join(value.split())
+    return "".join(_MERMAID_ENTITIES.get(character, character) for character in one_line)
+
+
 def _label(resource: RenderedResource) -> str:
     from shared.aws_resources import physical_name_input
 
     key = physical_name_input(resource.type)
     name = resource.inputs.get(key) if key else None
     title = str(name) if isinstance(name, str) and name else resource.name
-    return f"{title}<br/>{_short_type(resource.type)}".replace('"', "'")
+    return f"{_text(title)}<br/>{_text(_short_type(resource.type))}"
 
 
 def _shown(resource: RenderedResource, detail: str) -> bool:
@@ -82,7 +92,7 @@ def mermaid(graph: LayerGraph, stacks: Mapping[str, RenderedStack], detail: str 
     lines = ["flowchart LR"]
     for layer in graph:
         stack = stacks[layer.name]
-        lines.append(f'  subgraph {layer.name}["{layer.name}: {layer.summary}"]')
+        lines.append(f'  subgraph {layer.name}["{_text(f"{layer.name}: {layer.summary}")}"]')
         lines.append("    direction TB")
         for resource in sorted(stack.resources, key=lambda resource: resource.name):
             if _shown(resource, detail):

@@ -3,6 +3,7 @@ embedded in the README and the docs are what a fresh render draws."""
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from pathlib import Path
 
@@ -46,6 +47,24 @@ def test_each_layer_is_a_box_and_each_read_an_arrow(graph: LayerGraph, rendered:
             assert f'  {upstream} -->|"{", ".join(keys)}"| {layer.name}' in text
     arrows = re.findall(r"^  (\w+) -->\|", text, re.MULTILINE)
     assert len(arrows) == sum(len(layer.depends_on) for layer in graph)
+
+
+def test_a_summary_is_shown_as_written_and_cannot_break_out_of_its_label(
+    graph: LayerGraph, rendered: Rendered
+) -> None:
+    """A quote would end the label, <...> would read as HTML, # starts an entity code."""
+    storage = graph.get("storage")
+    odd = dataclasses.replace(storage, summary='the "raw" bucket <b>#1</b>\nand a table')
+    odd_graph = dataclasses.replace(
+        graph, layers=tuple(odd if layer is storage else layer for layer in graph)
+    )
+    text = mermaid(odd_graph, rendered["dev"])
+    assert (
+        '  subgraph storage["storage: the #quot;raw#quot; bucket #lt;b#gt;#35;1#lt;/b#gt; '
+        'and a table"]\n'
+    ) in text
+    labels = re.findall(r'\["([^"\n]*)"\]', text)
+    assert len(labels) == text.count("[") and all('"' not in label for label in labels)
 
 
 def test_named_draws_what_aws_knows_by_name_and_all_draws_every_resource(
