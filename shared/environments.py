@@ -28,6 +28,9 @@ ENVIRONMENT_NAME_RULE = "2-16 characters, lowercase letters and digits, starting
 # Top-level keys Pulumi writes into a stack file for the stack's secrets provider when it
 # creates the stack: they belong to that one stack on that one backend, never to a copy.
 SECRETS_PROVIDER_KEYS: tuple[str, ...] = ("secretsprovider", "encryptedkey", "encryptionsalt")
+# Pulumi's stack settings file reference also has ``environment`` (Pulumi ESC), left out on
+# purpose: its values are read at deploy time only, so render and check could not see them.
+STACK_FILE_KEYS: tuple[str, ...] = ("config", *SECRETS_PROVIDER_KEYS)
 
 
 def stack_file(layer: Layer, environment: str) -> Path:
@@ -159,10 +162,40 @@ def read_stack_document(layer: Layer, environment: str) -> dict[str, Any]:
         raise SettingsError(
             f"layer {layer.name!r} has no stack file for {environment!r}: {layer.shown(path)}"
         )
-    document = load_yaml(path) or {}
+    document = load_yaml(path)
+    if document is None:  # an empty stack file is a stack with no settings of its own
+        return {}
     if not isinstance(document, dict):
-        raise SettingsError(f"{layer.shown(path)}: expected a mapping, got {document!r}")
+        raise SettingsError(
+            f"{layer.shown(path)}: expected a mapping of stack settings (config: ...), "
+            f"got {type(document).__name__} {shorten(document)}"
+        )
+    unknown = [key for key in document if key not in STACK_FILE_KEYS]
+    if "environment" in unknown:
+        raise SettingsError(
+            f"{layer.shown(path)}: 'environment' (Pulumi ESC) is not used here: its values reach "
+            "the program only at deploy time, so render and check could not see or check "
+            "them; put the settings under config:"
+        )
+    if unknown:
+        close = difflib.get_close_matches(str(unknown[0]).lower(), STACK_FILE_KEYS, n=1)
+        hint = f" (did you mean {close[0]}?)" if close else ""
+        raise SettingsError(
+            f"{layer.shown(path)}: unknown top-level key {shorten(unknown[0])}{hint}; a stack "
+            f"file holds {', '.join(STACK_FILE_KEYS)} (settings go under config:)"
+        )
+    config = document.get("config")
+    if config is not None and not isinstance(config, dict):
+        raise SettingsError(
+            f"{layer.shown(path)}: 'config' must be a mapping of keys to values, "
+            f"got {type(config).__name__} {shorten(config)}"
+        )
     return document
+
+
+def shorten(value: Any, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
@@ -170,10 +203,6 @@ def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
     overlaid with the stack file's, keys fully namespaced, values as the CLI passes them."""
     path = stack_file(layer, environment)
     raw = read_stack_document(layer, environment).get("config") or {}
-    if not isinstance(raw, dict):
-        raise SettingsError(
-            f"{layer.shown(path)}: 'config' must be a mapping of keys to values, got {raw!r}"
-        )
     config: dict[str, str] = {}
     for key, value in layer.project_config.items():
         present, plain = _project_value(value)

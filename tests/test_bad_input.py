@@ -25,9 +25,10 @@ from invoke import Exit, Task
 
 import tasks
 from shared import cli
-from shared.errors import EXIT_BROKEN_PIPE, PipelineError
+from shared.environments import full_key, read_stack_config, read_stack_document
+from shared.errors import EXIT_BROKEN_PIPE, PipelineError, SettingsError
 from shared.layers import REPO_ROOT, load_graph
-from shared.testing import copy_repository, unused_environment_name
+from shared.testing import copy_projects, copy_repository, unused_environment_name
 from shared.text import echo_format, shorten_long_values, use_colour
 
 BROKEN_STACK_FILE = "config:\n  aws:region: us-east-1\n\tpipeline:tracing: true\n"
@@ -101,6 +102,57 @@ def test_a_broken_stack_file_is_one_line_naming_file_and_line_exit_2(
     result = invoke(scratch, *argv)
     assert (result.returncode, result.stderr) == (2, BROKEN_YAML_MESSAGE + "\n")
     assert result.stdout == ""
+
+
+def test_a_misspelt_top_level_key_is_named_not_read_as_no_settings(scratch: Path) -> None:
+    """`conifg:` would otherwise leave the stack with no settings of its own, silently."""
+    path = scratch / "projects/iam/Pulumi.staging.yaml"
+    path.write_text(path.read_text().replace("config:", "conifg:", 1))
+    result = invoke(scratch, "check")
+    assert (result.returncode, result.stdout) == (2, "")
+    assert result.stderr == (
+        "error: projects/iam/Pulumi.staging.yaml: unknown top-level key 'conifg' (did you mean "
+        "config?); a stack file holds config, secretsprovider, encryptedkey, encryptionsalt "
+        "(settings go under config:)\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("[]\n", "expected a mapping of stack settings (config: ...), got list []"),
+        ("- config\n", "expected a mapping of stack settings (config: ...), got list ['config']"),
+        ("config: []\n", "'config' must be a mapping of keys to values, got list []"),
+        (
+            "config: us-east-1\n",
+            "'config' must be a mapping of keys to values, got str 'us-east-1'",
+        ),
+        ("environment: [shared]\n", "'environment' (Pulumi ESC) is not used here"),
+    ],
+    ids=["a-list", "a-list-of-keys", "config-a-list", "config-a-string", "esc-environment"],
+)
+def test_a_stack_file_that_is_not_stack_settings_is_refused_naming_the_file(
+    tmp_path: Path, text: str, message: str
+) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    iam = graph.get("iam")
+    (iam.directory / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(SettingsError) as refused:
+        read_stack_config(iam, "dev")
+    assert str(refused.value).startswith(f"projects/iam/Pulumi.dev.yaml: {message}")
+
+
+def test_an_empty_stack_file_is_a_stack_with_no_settings_of_its_own(tmp_path: Path) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    iam = graph.get("iam")
+    own = read_stack_document(iam, "dev")["config"]
+    (iam.directory / "Pulumi.dev.yaml").write_text("")
+    project_only = read_stack_config(iam, "dev")
+    (iam.directory / "Pulumi.dev.yaml").write_text("config:\n")
+    assert read_stack_config(iam, "dev") == project_only
+    only_in_the_stack_file = [key for key in own if key not in iam.project_config]
+    assert only_in_the_stack_file
+    assert not any(full_key(iam, key) in project_only for key in only_in_the_stack_file)
 
 
 @pytest.mark.parametrize("task", ["check", "render"])
