@@ -209,6 +209,11 @@ def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
         if present:
             config[full_key(layer, str(key))] = config_value(plain)
     for key, value in raw.items():
+        if value is None:
+            raise SettingsError(
+                f"{layer.shown(path)}: {full_key(layer, str(key))} has no value (empty, or null); "
+                "give it one, or remove the key to use the default"
+            )
         if isinstance(value, dict) and "secure" in value:
             raise SettingsError(
                 f"{layer.shown(path)}: {key} is a secret; this repository reads stack settings "

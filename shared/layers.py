@@ -73,9 +73,17 @@ def load_yaml(path: Path) -> Any:
 _STRICT_LOADER: Any = None
 
 
+# YAML 1.2 has two booleans; YAML 1.1 (PyYAML) also reads yes/no/on/off/y/n as booleans. A
+# value that readers of the two versions (this repository, the Pulumi CLI) could read
+# differently is refused.
+YAML_BOOLEANS = ("true", "false")
+
+
 def _strict_loader() -> Any:
     """PyYAML's safe loader (the C one where built), refusing a mapping that repeats a key:
-    YAML says keys are unique, and PyYAML would silently keep the last value."""
+    YAML says keys are unique, and PyYAML would silently keep the last value; and refusing an
+    unquoted yes/no/on/off, a boolean to PyYAML but text to YAML 1.2, so that render and
+    check cannot read a value other than the Pulumi CLI does."""
     global _STRICT_LOADER
     if _STRICT_LOADER is None:
         import yaml
@@ -94,6 +102,19 @@ def _strict_loader() -> Any:
                     seen.add(key)
                 return super().construct_mapping(node, deep)
 
+            def construct_yaml_bool(self, node: Any) -> bool:
+                text = self.construct_scalar(node)
+                if text.lower() not in YAML_BOOLEANS:
+                    raise yaml.constructor.ConstructorError(
+                        None,
+                        None,
+                        f"{text} is a boolean to YAML 1.1 readers (as here) but text to YAML "
+                        f'1.2 ones; write true or false, or quote it ("{text}")',
+                        node.start_mark,
+                    )
+                return text.lower() == "true"
+
+        StrictLoader.add_constructor("tag:yaml.org,2002:bool", StrictLoader.construct_yaml_bool)
         _STRICT_LOADER = StrictLoader
     return _STRICT_LOADER
 

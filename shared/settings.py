@@ -22,10 +22,12 @@ ModelT = TypeVar("ModelT", bound="StackSettings")
 
 
 class StackSettings(BaseModel):
-    """Base of every settings model: camelCase config keys, no unknown keys, immutable."""
+    """Base of every settings model: camelCase config keys, no unknown keys, immutable, and
+    strict types: ``yes`` or ``1`` is not a boolean, ``5.0`` not a whole number, as a reader
+    of the stack file would not expect them to be."""
 
     model_config = ConfigDict(
-        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True
+        alias_generator=to_camel, populate_by_name=True, extra="forbid", frozen=True, strict=True
     )
 
 
@@ -80,6 +82,17 @@ def _allowed(field: FieldInfo | None) -> str:
     return ""
 
 
+def _as_written(value: Any) -> str:
+    """A value as a stack file writes it: text quoted, the rest as YAML/JSON does (``true``,
+    ``null``, ``[1, 2]``), never Python's ``True``/``None``."""
+    if isinstance(value, str):
+        return repr(value)
+    try:
+        return json.dumps(value, separators=(", ", ": "))
+    except (TypeError, ValueError):
+        return repr(value)
+
+
 def describe_errors(error: ValidationError, namespace: str, model: type[BaseModel]) -> str:
     fields_by_key = {field.alias or name: field for name, field in model.model_fields.items()}
     allowed_keys = ", ".join(f"{namespace}:{key}" for key in fields_by_key) or (
@@ -100,7 +113,7 @@ def describe_errors(error: ValidationError, namespace: str, model: type[BaseMode
             reason = (
                 "" if problem["type"] == "string_pattern_mismatch" and allowed else problem["msg"]
             )
-            line = f"{key} = {problem['input']!r} is not allowed"
+            line = f"{key} = {_as_written(problem['input'])} is not allowed"
             line += f": {reason}" if reason else ""
             line += f"; allowed: {allowed}" if allowed else ""
             lines.append(line)

@@ -142,6 +142,51 @@ def test_a_stack_file_that_is_not_stack_settings_is_refused_naming_the_file(
     assert str(refused.value).startswith(f"projects/iam/Pulumi.dev.yaml: {message}")
 
 
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (
+            "yes",
+            "yes is a boolean to YAML 1.1 readers (as here) but text to YAML 1.2 ones; write "
+            'true or false, or quote it ("yes")',
+        ),
+        (
+            "Off",
+            "Off is a boolean to YAML 1.1 readers (as here) but text to YAML 1.2 ones; write "
+            'true or false, or quote it ("Off")',
+        ),
+        (
+            "",
+            "pipeline:tracing has no value (empty, or null); give it one, or remove the key to "
+            "use the default",
+        ),
+        (
+            "~",
+            "pipeline:tracing has no value (empty, or null); give it one, or remove the key to "
+            "use the default",
+        ),
+    ],
+    ids=["yes", "Off", "empty", "tilde-null"],
+)
+def test_a_value_readers_could_disagree_on_is_refused_naming_file_and_key(
+    tmp_path: Path, value: str, message: str
+) -> None:
+    """PyYAML (YAML 1.1) reads `yes` as true; YAML 1.2 reads it as text: render and check
+    must not read a setting otherwise than the CLI does. A null would read as 'None'."""
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    iam = graph.get("iam")
+    path = iam.directory / "Pulumi.dev.yaml"
+    text = path.read_text()
+    assert "pipeline:tracing: " in text
+    path.write_text(re.sub(r"pipeline:tracing: \S+", f"pipeline:tracing: {value}", text))
+    with pytest.raises(PipelineError) as refused:
+        read_stack_config(iam, "dev")
+    assert "projects/iam/Pulumi.dev.yaml: " in str(refused.value)
+    assert str(refused.value).endswith(message)
+    path.write_text(re.sub(r"pipeline:tracing: \S+", "pipeline:tracing: True", text))
+    assert read_stack_config(iam, "dev")["pipeline:tracing"] == "true"
+
+
 def test_an_empty_stack_file_is_a_stack_with_no_settings_of_its_own(tmp_path: Path) -> None:
     graph = copy_projects(tmp_path / "projects", ["dev"])
     iam = graph.get("iam")

@@ -198,6 +198,14 @@ def test_tracing_that_the_role_was_not_granted_is_refused(rendered: Rendered) ->
             "rawdata-compute:alarmActions is not a known setting; allowed keys:",
         ),
         ({"maxRetryAttempts": "5"}, "rawdata-compute:maxRetryAttempts = 5 is not allowed"),
+        (
+            {"memorySize": "512.0"},
+            "rawdata-compute:memorySize = 512.0 is not allowed: Input should be a valid integer",
+        ),
+        (
+            {"timeoutSeconds": "[30]"},
+            "rawdata-compute:timeoutSeconds = [30] is not allowed: Input should be a valid integer",
+        ),
     ],
 )
 def test_bad_compute_settings_name_the_key_value_and_allowed(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -211,3 +212,11 @@ def test_a_bad_boolean_names_true_and_false() -> None:
         match=r"pipeline:tracing = 'maybe' is not allowed: .*; allowed: true or false",
     ):
         render_stack("iam", "dev", config=iam_config(**{"pipeline:tracing": "maybe"}))
+    # lax parsers would take these for booleans; "yes" as a quoted YAML string gets here
+    for loose, shown in (("1", "1"), ("0", "0"), ("yes", "'yes'"), ("off", "'off'")):
+        with pytest.raises(
+            SettingsError,
+            match=rf"pipeline:tracing = {re.escape(shown)} is not allowed: Input should be a "
+            "valid boolean; allowed: true or false",
+        ):
+            render_stack("iam", "dev", config=iam_config(**{"pipeline:tracing": loose}))

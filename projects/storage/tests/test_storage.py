@@ -249,7 +249,7 @@ def test_bucket_name_suffix_is_optional_and_appended(suffix: str) -> None:
         ),
         (
             {"forceDestroy": "sometimes"},
-            "rawdata-storage:forceDestroy = 'sometimes' is not allowed: Input should be a valid boolean, unable to interpret input; allowed: true or false",
+            "rawdata-storage:forceDestroy = 'sometimes' is not allowed: Input should be a valid boolean; allowed: true or false",
         ),
     ],
 )
