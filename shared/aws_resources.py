@@ -180,3 +180,51 @@ def mock_state(
     for attribute, template in aws.attributes.items():
         state[attribute] = template.format(**values)
     return aws.id.format(**values), state
+
+
+@cache
+def _partitions() -> list[dict[str, Any]]:
+    """botocore's table of AWS partitions and their regions (``botocore/data/partitions.json``,
+    the data boto3 resolves regions with), read without importing botocore."""
+    import importlib.util
+    import json
+    from pathlib import Path
+
+    spec = importlib.util.find_spec("botocore")
+    if spec is None or spec.origin is None:
+        return []
+    path = Path(spec.origin).parent / "data" / "partitions.json"
+    try:
+        return list(json.loads(path.read_text(encoding="utf-8"))["partitions"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return []
+
+
+def region_problem(region: str) -> str | None:
+    """Why ``region`` is not an AWS region botocore knows ("is not ..."), or None when it is
+    (or when no botocore table is installed to tell: the AWS provider checks it at deploy)."""
+    import difflib
+    from importlib.metadata import PackageNotFoundError, version
+
+    partitions = _partitions()
+    if not partitions:
+        return None
+    known = [
+        name
+        for partition in partitions
+        for name in partition.get("regions", {})
+        if not name.endswith("-global")
+    ]
+    if region in known:
+        return None
+    close = difflib.get_close_matches(region, known, n=1)
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    try:
+        botocore_version = f"botocore {version('botocore')}"
+    except PackageNotFoundError:
+        botocore_version = "the installed botocore"
+    return (
+        f"is not an AWS region{hint}: none of the {len(known)} that "
+        f"{botocore_version} knows; a region launched after that release needs newer "
+        "boto3/botocore pins (`invoke lock`)"
+    )

@@ -20,6 +20,7 @@ import pulumi
 import pulumi.runtime.settings
 from pydantic import Field
 
+from shared.aws_resources import region_problem
 from shared.environments import validate_environment_name
 from shared.errors import ERROR_PREFIX, EXIT_USER_ERROR, SettingsError, StackEnvironmentError
 from shared.layers import Layer, LayerGraph, load_graph, shown_path
@@ -129,6 +130,9 @@ class StackContext:
                 f"{layer.shown(directory / 'Pulumi.yaml')} (config:) or in the stack file, "
                 "e.g. us-east-1"
             )
+        problem = region_problem(region)
+        if problem:
+            raise SettingsError(f"aws:region = {region!r} (layer {layer.name!r}) {problem}")
         allowed_accounts(layer)
         shared = read_settings(SharedSettings, SHARED_NAMESPACE)
         return cls(layer, graph, environment, region, shared)

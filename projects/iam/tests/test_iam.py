@@ -198,6 +198,28 @@ def test_region_must_be_stated() -> None:
         render_stack("iam", "dev", config=iam_config(**{"aws:region": None}))
 
 
+@pytest.mark.parametrize(
+    ("region", "hint"),
+    [("us-east1", " (did you mean us-east-1?)"), ("mars-north-9", " (did you mean eu-north-1?)")],
+)
+def test_a_region_aws_does_not_have_is_refused_with_the_closest_one(region: str, hint: str) -> None:
+    """Offline, ARNs would be built with any region; the typo would surface only at deploy."""
+    with pytest.raises(SettingsError) as refused:
+        render_stack("iam", "dev", config=iam_config(**{"aws:region": region}))
+    assert str(refused.value).startswith(
+        f"aws:region = {region!r} (layer 'iam') is not an AWS region{hint}: none of the "
+    )
+    assert str(refused.value).endswith(
+        "a region launched after that release needs newer boto3/botocore pins (`invoke lock`)"
+    )
+
+
+@pytest.mark.parametrize("region", ["eu-west-1", "ap-southeast-2", "us-gov-west-1", "cn-north-1"])
+def test_every_partition_s_regions_are_accepted(region: str) -> None:
+    stack = render_stack("iam", "dev", config=iam_config(**{"aws:region": region}))
+    assert stack.config["aws:region"] == region
+
+
 def test_an_unknown_key_in_a_namespace_without_settings_says_so() -> None:
     with pytest.raises(
         SettingsError,
