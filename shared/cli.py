@@ -294,6 +294,20 @@ def explain_argv(
     by_name = {name: context for context in contexts for name in (context.name, *context.aliases)}
     context: ParserContext | None = None
     pending: tuple[Argument, str] | None = None  # a flag waiting for its value, as given
+    given_values: dict[str, tuple[str, str]] = {}  # argument name -> (flag, value) this task
+
+    def repeated(argument: Argument, flag: str, value: str) -> str | None:
+        if context is None or argument.kind is list:  # an iterable flag collects repeats
+            return None
+        earlier = given_values.get(argument.name)
+        if earlier is not None:
+            return (
+                f"{context.name}: {earlier[0]} is given twice ({earlier[1]!r}, then {value!r}); "
+                f"it takes one value: run the task once for each"
+            )
+        given_values[argument.name] = (flag, value)
+        return None
+
     for token in argv:
         if token == "--":
             break
@@ -302,7 +316,9 @@ def explain_argv(
             pending = None
             if context is not None and (token in context.flags or token in context.inverse_flags):
                 return _needs_value(argument, given, context)
-            problem = _bad_value(argument, given, token, context)
+            problem = _bad_value(argument, given, token, context) or repeated(
+                argument, given, token
+            )
             if problem:
                 return problem
             continue
@@ -310,6 +326,7 @@ def explain_argv(
             if token not in by_name:
                 return _stray(token, context, contexts)
             context = by_name[token]
+            given_values = {}
             continue
         flag, has_value, value = token.partition("=")
         if not token.startswith("--") and len(flag) > 2 and not has_value:
@@ -338,7 +355,7 @@ def explain_argv(
             if has_value:
                 return f"{_owner(context)}{flag} takes no value (given {token!r})"
         elif has_value:
-            problem = _bad_value(argument, flag, value, context)
+            problem = _bad_value(argument, flag, value, context) or repeated(argument, flag, value)
             if problem:
                 return problem
         else:

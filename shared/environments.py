@@ -110,6 +110,8 @@ def unknown_environment(
     """The error for a name that is not one of ``known``, with the closest as a hint."""
     close = difflib.get_close_matches(str(name).lower(), known, n=1)
     hint = f"; did you mean {close[0]}?" if close else ""
+    if any(separator in str(name) for separator in ", "):
+        hint = f"; one {what} per run: run the task once for each"
     return StackEnvironmentError(
         f"unknown {what} {name!r}; environments with stack files: "
         f"{', '.join(known) or 'none'}{hint}"

@@ -377,6 +377,10 @@ FLAG_MISTAKES = {
     "task's flags follow the task's name: `invoke --help TASK`)",
     ("new-env", "--name", "qa", "--form", "dev"): "error: new-env has no flag --form: did you "
     f"mean --from? (flags of new-env: {flags_of('new-env')}; `invoke --help new-env`)",
+    ("deploy", "--env", "dev", "--env", "prod"): "error: deploy: --env is given twice ('dev', "
+    "then 'prod'); it takes one value: run the task once for each",
+    ("destroy", "--env=staging", "--yes", "-e", "prod"): "error: destroy: --env is given twice "
+    "('staging', then 'prod'); it takes one value: run the task once for each",
 }
 
 

@@ -571,6 +571,18 @@ def test_render_rejects_an_unknown_environment_listing_the_known_ones() -> None:
     )
 
 
+@pytest.mark.parametrize("given", ["dev,staging", "dev staging"])
+def test_several_environments_in_one_value_are_told_to_run_once_for_each(given: str) -> None:
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.render(MockContext(), env=given)
+    assert stopped.value.code == 2
+    assert stopped.value.message == (
+        f"error: unknown environment {given!r}; environments with stack files: "
+        + ", ".join(environments())
+        + "; one environment per run: run the task once for each"
+    )
+
+
 # --------------------------------------------------------------------------- account guard
 def allow_accounts(graph: LayerGraph, layer: str, environment: str, accounts: str) -> None:
     path = file_of(graph, layer, f"Pulumi.{environment}.yaml")
