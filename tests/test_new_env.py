@@ -219,6 +219,26 @@ def test_a_stack_without_a_snapshot_is_judged_by_the_check_of_the_scratch_copy(
     assert files_of(projects_copy) == before
 
 
+def test_a_check_that_already_fails_without_the_new_environment_is_blamed_on_the_repository(
+    projects_copy: LayerGraph,
+) -> None:
+    """Prod's layers disagreeing on the region fails the check with or without a new
+    environment: the refusal says so, instead of blaming the new name."""
+    path = projects_copy.get("storage").directory / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("config:\n", "config:\n  aws:region: eu-west-1\n", 1))
+    before = files_of(projects_copy)
+    name = unused_environment_name("qa")
+    with pytest.raises(NewEnvironmentRefused) as refused:
+        new_environment(name, "dev", graph=projects_copy)
+    message = str(refused.value)
+    assert message.startswith(
+        f"environment {name!r} was not created (nothing was written): `invoke check` already "
+        "fails without it, so whether it would pass cannot be told; fix the repository first: "
+    )
+    assert "aws:region" in message and "prod" in message
+    assert files_of(projects_copy) == before
+
+
 @pytest.mark.parametrize(
     ("name", "why"),
     [

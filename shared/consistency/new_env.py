@@ -472,10 +472,26 @@ def new_environment(
                 for finding in report.findings
             ]
             more = len(findings) - 1
+            already = _failing_without(graph)
+            if already:
+                blame = (
+                    f"environment {name!r} was not created (nothing was written): `invoke "
+                    "check` already fails without it, so whether it would pass cannot be told; "
+                    f"fix the repository first: {already[0]}"
+                    + (
+                        f"; and {plural(len(already) - 1, 'more violation')}"
+                        if len(already) > 1
+                        else ""
+                    )
+                )
+            else:
+                blame = (
+                    f"environment {name!r} was not created: `invoke check` fails with it "
+                    f"(tried on a scratch copy; nothing was written): {findings[0]}"
+                    + (f"; and {plural(more, 'more violation')}" if more else "")
+                )
             raise NewEnvironmentRefused(
-                f"environment {name!r} was not created: `invoke check` fails with it "
-                f"(tried on a scratch copy; nothing was written): {findings[0]}"
-                + (f"; and {plural(more, 'more violation')}" if more else ""),
+                blame,
                 RefusedCheckReport(
                     **{
                         **{
@@ -494,6 +510,16 @@ def new_environment(
     new_files = {target: text for target, (_, text) in planned.items()}
     _move_into_place({**new_files, **snapshots}, order_file, order_text, result)
     return result
+
+
+def _failing_without(graph: LayerGraph) -> list[Any]:
+    """The findings of ``invoke check`` on the repository as it is, before the new
+    environment: asked only once the scratch copy failed, to say whose fault that is."""
+    try:
+        report = run_check(graph)
+    except PipelineError as error:
+        return [error]
+    return list(report.findings)
 
 
 def _move_into_place(
