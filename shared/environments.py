@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from shared.errors import SettingsError, StackEnvironmentError
-from shared.layers import Layer, LayerGraph, load_graph, load_yaml
+from shared.layers import Layer, LayerGraph, load_graph, load_yaml, shown_path
 
 PROMOTION_FILE = "environments.yaml"
 ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,15}$")
@@ -44,25 +44,26 @@ def promotion_file(graph: LayerGraph) -> Path:
 def promotion_order(graph: LayerGraph | None = None) -> list[str]:
     """The environments in the order CI promotes a change through them."""
     path = promotion_file(graph or load_graph())
+    shown = shown_path(path)
     if not path.is_file():
         raise StackEnvironmentError(
-            f"no {path}: it lists the environments in promotion order, e.g. [dev, staging, prod]"
+            f"no {shown}: it lists the environments in promotion order, e.g. [dev, staging, prod]"
         )
     document = load_yaml(path)
     if not isinstance(document, dict) or set(document) != {"promotion_order"}:
         raise StackEnvironmentError(
-            f"{path}: expected one key, promotion_order: a list of environment names"
+            f"{shown}: expected one key, promotion_order: a list of environment names"
         )
     order = document["promotion_order"]
     if not isinstance(order, list) or not all(isinstance(name, str) for name in order):
         raise StackEnvironmentError(
-            f"{path}: promotion_order = {order!r} is not allowed; expected a list of names"
+            f"{shown}: promotion_order = {order!r} is not allowed; expected a list of names"
         )
     for name in order:
         validate_environment_name(name)
     duplicates = sorted({name for name in order if order.count(name) > 1})
     if duplicates:
-        raise StackEnvironmentError(f"{path}: promotion_order lists {duplicates} twice")
+        raise StackEnvironmentError(f"{shown}: promotion_order lists {duplicates} twice")
     return list(order)
 
 

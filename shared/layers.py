@@ -203,6 +203,9 @@ class Layer:
 # -- reading one manifest ----------------------------------------------------------------
 
 
+SUMMARY_LIMIT = 200  # characters of a layer's one-line summary
+
+
 class _Manifest:
     """Reads ``layer.yaml`` with errors that name the file, the key, the value and the rule."""
 
@@ -228,6 +231,18 @@ class _Manifest:
         if not isinstance(value, str) or not value.strip():
             self.fail(key, value, "a non-empty text")
         return value.strip()
+
+    def summary(self) -> str:
+        """One line, short enough for the diagram's boxes, the task banners and CODEOWNERS."""
+        value = self.text("summary")
+        if len(value) > SUMMARY_LIMIT or "\n" in value:
+            self.fail(
+                "summary",
+                value if len(value) <= 60 else value[:57] + "...",
+                f"one line of 1-{SUMMARY_LIMIT} characters (this one has {len(value)}"
+                f"{' and a line break' if chr(10) in value else ''})",
+            )
+        return value
 
     def _value(self, key: str, empty: Any) -> Any:
         """The key's value; ``empty`` when the key is absent or left blank (``key:``), never
@@ -357,7 +372,7 @@ def read_layer(directory: Path) -> Layer:
         name=name,
         directory=directory,
         project=project["name"],
-        summary=manifest.text("summary"),
+        summary=manifest.summary(),
         owners=manifest.owners(),
         depends_on=manifest.depends_on(name),
         exports=manifest.exports(),
@@ -483,15 +498,15 @@ def layer_directories(projects_dir: Path) -> list[Path]:
     """Folders of ``projects_dir`` that are layers; a Pulumi project without a manifest is an
     error, not silently skipped."""
     if not projects_dir.is_dir():
-        raise LayerError(f"no projects folder at {projects_dir}")
+        raise LayerError(f"no projects folder at {shown_path(projects_dir)}")
     found = []
     for directory in sorted(path for path in projects_dir.iterdir() if path.is_dir()):
         if (directory / MANIFEST).is_file():
             found.append(directory)
         elif (directory / PROJECT_FILE).is_file():
             raise LayerError(
-                f"{directory} has a {PROJECT_FILE} but no {MANIFEST}: every layer declares "
-                "its owners, dependencies and exports there (see `invoke new-layer`)"
+                f"{shown_path(directory)} has a {PROJECT_FILE} but no {MANIFEST}: every layer "
+                "declares its owners, dependencies and exports there (see `invoke new-layer`)"
             )
     return found
 

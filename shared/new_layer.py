@@ -28,7 +28,14 @@ import yaml
 from shared.consistency.new_env import scratch_copy, unscratched
 from shared.environments import config_value, environments, read_stack_document
 from shared.errors import EXIT_FAILURE, LayerError, PipelineError
-from shared.layers import PROJECT_FILE, REPO_ROOT, LayerGraph, shown_path, validate_layer_name
+from shared.layers import (
+    PROJECT_FILE,
+    REPO_ROOT,
+    SUMMARY_LIMIT,
+    LayerGraph,
+    shown_path,
+    validate_layer_name,
+)
 
 TEMPLATES = Path(__file__).parent / "templates" / "layer"
 CODEOWNERS = REPO_ROOT / ".github" / "CODEOWNERS"
@@ -235,9 +242,6 @@ def with_codeowner(text: str, line: str) -> str:
     ]
     position = (layer_lines[-1] + 1) if layer_lines else len(lines)
     return "\n".join([*lines[:position], line, *lines[position:]]) + "\n"
-
-
-SUMMARY_LIMIT = 200
 
 
 def new_layer(

@@ -25,14 +25,15 @@ def plural(count: int, noun: str, plural_noun: str | None = None) -> str:
 
 
 def use_colour(stream: TextIO | None = None) -> bool:
-    """Colour only on a terminal, and never when NO_COLOR is set (https://no-color.org).
-    ``stream`` defaults to the stdout of the moment (a test's captured one included)."""
+    """Colour only on a terminal that shows it (not ``TERM=dumb``, e.g. an editor's shell),
+    and never when NO_COLOR is set (https://no-color.org). ``stream`` defaults to the stdout
+    of the moment (a test's captured one included)."""
     stream = sys.stdout if stream is None else stream
     try:
         on_terminal = stream.isatty()
     except (AttributeError, ValueError):  # no isatty, or already closed
         on_terminal = False
-    return on_terminal and not os.environ.get("NO_COLOR")
+    return on_terminal and not os.environ.get("NO_COLOR") and os.environ.get("TERM") != "dumb"
 
 
 # invoke's own default for the commands it echoes (`c.run(..., echo=True)`): bold white,

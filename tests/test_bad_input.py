@@ -737,6 +737,7 @@ def test_echoed_commands_are_coloured_only_on_a_terminal_without_no_color(
     echo_repo: Path, terminal: bool, no_color: bool, coloured: bool
 ) -> None:
     env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    env["TERM"] = "xterm-256color"
     if no_color:
         env["NO_COLOR"] = "1"
     argv = [sys.executable, "-m", "invoke", "echo-probe"]
@@ -749,9 +750,16 @@ def test_echoed_commands_are_coloured_only_on_a_terminal_without_no_color(
     assert out.strip() == ("\x1b[1;37mtrue\x1b[0m" if coloured else "true")
 
 
-@pytest.mark.parametrize(("no_color", "coloured"), [(True, False), (False, True)])
-def test_reports_are_coloured_on_a_terminal_unless_no_color(no_color: bool, coloured: bool) -> None:
+@pytest.mark.parametrize(
+    ("no_color", "term", "coloured"),
+    [(True, "xterm-256color", False), (False, "xterm-256color", True), (False, "dumb", False)],
+    ids=["NO_COLOR", "terminal", "TERM=dumb"],
+)
+def test_reports_are_coloured_on_a_terminal_unless_no_color(
+    no_color: bool, term: str, coloured: bool
+) -> None:
     env = {key: value for key, value in os.environ.items() if key != "NO_COLOR"}
+    env["TERM"] = term
     if no_color:
         env["NO_COLOR"] = "1"
     argv = [sys.executable, "-m", "invoke", "render", "--env", "dev", "--layer", "storage"]

@@ -152,6 +152,16 @@ def test_a_pulumi_project_without_a_manifest_is_an_error_not_skipped(tmp_path: P
         ),
         ("owners: ['@o/t']\n", "summary = None is not allowed; expected a non-empty text"),
         (
+            f"summary: {'s' * 201}\nowners: ['@o/t']\n",
+            f"summary = '{'s' * 57}...' is not allowed; expected one line of 1-200 characters "
+            "(this one has 201)",
+        ),
+        (
+            "summary: |\n  two\n  lines\nowners: ['@o/t']\n",
+            "summary = 'two\\nlines' is not allowed; expected one line of 1-200 characters (this "
+            "one has 9 and a line break)",
+        ),
+        (
             'summary: x\nowners: ["@o/t"]\nexports: {BucketName: {description: d, example: e}}\n',
             "exports.BucketName = 'BucketName' is not allowed; expected a lowercase key",
         ),
