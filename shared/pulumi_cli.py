@@ -37,7 +37,8 @@ def require_pulumi() -> str:
     if path is None:
         raise PulumiNotInstalled(
             f"the Pulumi CLI ('{EXECUTABLE}') is not on PATH; install it from {INSTALL_URL} "
-            "(e.g. `curl -fsSL https://get.pulumi.com | sh`) and run the task again"
+            "(e.g. `curl -fsSL https://get.pulumi.com | sh`) and run the task again. Without "
+            "it, `invoke render` and `invoke check` show and check every stack offline"
         )
     return path
 

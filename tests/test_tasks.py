@@ -856,7 +856,37 @@ def test_missing_pulumi_executable_is_one_clear_line_before_anything_runs(
         assert "\n" not in message
         assert "Pulumi CLI ('pulumi') is not on PATH" in message
         assert "https://www.pulumi.com/docs/install/" in message
+        assert message.endswith(
+            "`invoke render` and `invoke check` show and check every stack offline"
+        )
         assert commands(c) == []
+
+
+@pytest.mark.parametrize(
+    ("run_task", "named"),
+    [
+        (lambda c: tasks.deploy(c, env="nowhere"), "unknown environment 'nowhere'"),
+        (lambda c: tasks.preview(c, env="dev", layer="nope"), "unknown layer 'nope'"),
+        (lambda c: tasks.destroy(c, env="prod", yes=True), "needs --confirm-prod as well"),
+        (lambda c: tasks.drift(c, env="dev", report="/nonexistent/r.json"), "--report"),
+        (lambda c: tasks.deploy(c, env="dev", report="r.json"), "--report needs --yes"),
+        (lambda c: tasks.outputs(c, env="dev", backend=" "), "--backend is empty"),
+    ],
+    ids=["environment", "layer", "confirm-prod", "report-folder", "report-without-yes", "backend"],
+)
+def test_bad_input_is_named_before_the_missing_pulumi_cli(
+    monkeypatch: pytest.MonkeyPatch, run_task: Callable[[MockContext], object], named: str
+) -> None:
+    """On a machine without the CLI, the first thing to fix is the command line, not an
+    install: the CLI is asked for last."""
+    monkeypatch.setattr(pulumi_cli.shutil, "which", lambda name: None)
+    c = MockContext(run=ok())
+    with pytest.raises(Exit) as raised:
+        run_task(c)
+    assert raised.value.code == 2
+    assert named in raised.value.message
+    assert "not on PATH" not in raised.value.message
+    assert commands(c) == []
 
 
 def test_local_and_backend_cannot_be_combined() -> None:

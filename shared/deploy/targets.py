@@ -64,7 +64,6 @@ def checked_layers(
             f"--backend {backend!r} and --local cannot be combined: local mode always uses "
             "its own file backend under .local/state"
         )
-    cli.require_pulumi()
     return layers
 
 
@@ -112,6 +111,9 @@ def target_for(
     local: bool,
     start_emulator: bool,
 ) -> Target | None:
+    """Where the run goes. Asked for after every input check, so that bad input is named even
+    on a machine without the Pulumi CLI; this is where its absence stops the run."""
+    cli.require_pulumi()
     if local:
         return local_target(graph, environment, layers, start_emulator=start_emulator)
     return remote_target(graph, environment, layers, backend)
