@@ -25,6 +25,7 @@ from shared.testing import Rendered, unused_environment_name
 from tests.test_run_reports import STDERR_NOISE, Changed, counts, preview_digest, urn_of
 from tests.test_tasks import (
     LAYERS,
+    NEVER_UPDATED,
     NO_STACK,
     P,
     commands,
@@ -171,8 +172,8 @@ def test_a_resource_deleted_out_of_band_is_drift_that_a_deploy_would_create(
 
 @pytest.mark.parametrize(
     "layer_answers",
-    [[NO_STACK], [ok("{}"), exported_state()]],
-    ids=["no-stack", "stack-with-no-outputs-and-no-resources"],
+    [[NO_STACK], [ok("{}"), exported_state()], [ok("{}"), NEVER_UPDATED]],
+    ids=["no-stack", "stack-with-no-outputs-and-no-resources", "stack-never-updated"],
 )
 def test_a_layer_not_deployed_is_reported_and_not_previewed(
     dev: dict[str, RenderedStack], layer_answers: list[Result], capsys: pytest.CaptureFixture[str]

@@ -359,17 +359,18 @@ def test_preview_one_layer_checks_its_upstreams_first(outputs: Outputs) -> None:
 
 
 @pytest.mark.parametrize(
-    "storage_answers",
-    [[NO_STACK], [ok("{}"), exported_state()]],
-    ids=["stack-never-created", "stack-with-no-outputs-and-no-resources"],
+    "storage_answer",
+    [NO_STACK, ok("{}")],
+    ids=["stack-never-created", "stack-without-outputs"],
 )
 def test_preview_says_in_one_line_which_layer_to_deploy_first(
-    storage_answers: list[Result], capsys: pytest.CaptureFixture[str]
+    storage_answer: Result, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    storage_commands = [outputs_of("storage"), state_of("storage")][: len(storage_answers)]
+    """No outputs is enough to block: a downstream preview reads them. The state is not asked
+    (resources without exports, left by a failed update, do not do either)."""
     c = MockContext(
         run={
-            **dict(zip(storage_commands, storage_answers, strict=True)),
+            outputs_of("storage"): storage_answer,
             re.compile(r"pulumi (stack select|preview) .*"): ok(),
         }
     )
@@ -377,13 +378,14 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
     assert commands(c) == [
         f"pulumi stack select dev --cwd {P}/storage",
         preview_command("storage"),
-        *storage_commands,
+        outputs_of("storage"),
     ]
     out = capsys.readouterr().out
     for layer in GRAPH.downstreams(GRAPH.get("storage")):
         assert (
-            f"{layer.name}: cannot preview dev yet: upstream layer storage has never been "
-            "deployed there; deploy it first: invoke deploy --env dev --layer storage\n"
+            f"{layer.name}: cannot preview dev yet: upstream layer storage has no outputs there "
+            "(never deployed, or its last update failed before exporting); deploy it first: "
+            "invoke deploy --env dev --layer storage\n"
         ) in out
         assert re.search(rf"{layer.name}\s+blocked\s+\S+\s+deploy storage first", out)
 
@@ -655,6 +657,23 @@ def test_destroying_one_layer_whose_dependants_are_gone(outputs: Outputs) -> Non
         f"pulumi stack select dev --cwd {P}/storage",
         f"pulumi destroy --stack dev --cwd {P}/storage --yes",
     ]
+
+
+# What `pulumi stack export` prints, on the file:// and s3:// backends, for a stack that
+# was created but never updated (the DIY backend marshals a nil latest checkpoint).
+NEVER_UPDATED = ok('{"version": 3, "deployment": null}')
+
+
+@pytest.mark.parametrize(
+    "state", [NEVER_UPDATED, exported_state()], ids=["never-updated", "destroyed"]
+)
+def test_a_dependant_with_no_outputs_and_no_resources_is_gone(state: Result) -> None:
+    readers = GRAPH.downstreams(GRAPH.get("storage"))
+    answers = {outputs_of(reader): ok("{}") for reader in readers}
+    answers |= {state_of(reader): state for reader in readers}
+    c = MockContext(run={**answers, re.compile(r"pulumi (stack select|destroy) .*"): ok()})
+    tasks.destroy(c, env="dev", layer="storage", yes=True)
+    assert commands(c)[-1] == f"pulumi destroy --stack dev --cwd {P}/storage --yes"
 
 
 def test_a_dependant_with_resources_but_no_outputs_still_counts_as_deployed(

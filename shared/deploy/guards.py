@@ -43,14 +43,25 @@ def read_state(c: Context, target: Target, layer: Layer) -> Result:
 def deployment(
     c: Context, target: Target, layer: Layer, cache: dict[str, Deployment]
 ) -> Deployment:
-    """Outputs answer the common case in one call; a stack with none (destroyed, never updated,
-    or an update that failed before its exports were set) is judged by the resources in its
-    state, so a half-created stack still counts as deployed."""
+    """Whether the stack holds resources. Outputs answer the common case in one call; a stack
+    with none (destroyed, never updated, or an update that failed before its exports were set)
+    is judged by the resources in its state, so a half-created stack still counts as deployed:
+    what the destroy guard and drift need."""
     if layer.name not in cache:
         state = _deployment(read_outputs(c, target, layer))
         if state.deployed is False and state.reason == _NO_OUTPUTS:
             state = _deployment_from_state(read_state(c, target, layer))
         cache[layer.name] = state
+    return cache[layer.name]
+
+
+def publishes_outputs(
+    c: Context, target: Target, layer: Layer, cache: dict[str, Deployment]
+) -> Deployment:
+    """Whether the stack has outputs a downstream layer can read: what a preview of that
+    layer needs (a half-created upstream with resources but no exports does not do)."""
+    if layer.name not in cache:
+        cache[layer.name] = _deployment(read_outputs(c, target, layer))
     return cache[layer.name]
 
 
@@ -71,7 +82,11 @@ def _deployment_from_state(result: Result) -> Deployment:
         exported = json.loads(result.stdout or "")
     except ValueError:
         return Deployment(None, f"`pulumi stack export` printed no JSON: {text.strip()[:200]!r}")
-    deployment_state = exported.get("deployment") if isinstance(exported, dict) else None
+    if not isinstance(exported, dict) or "deployment" not in exported:
+        return Deployment(None, "`pulumi stack export` printed no deployment object")
+    deployment_state = exported["deployment"]
+    if deployment_state is None:  # a stack never updated: the file/s3 backends print null
+        return Deployment(False)
     if not isinstance(deployment_state, dict):
         return Deployment(None, "`pulumi stack export` printed no deployment object")
     resources = deployment_state.get("resources") or []

@@ -31,7 +31,7 @@ from shared.deploy.chain import (
     finish,
     run_chain,
 )
-from shared.deploy.guards import Deployment, deployment, result_text
+from shared.deploy.guards import Deployment, deployment, publishes_outputs, result_text
 from shared.deploy.pulumi_json import JsonEcho, PulumiJson, plain, read_events, read_preview
 from shared.deploy.targets import Target
 from shared.layers import Layer
@@ -169,10 +169,11 @@ def preview(c: Context, target: Target, run: Run) -> list[Outcome]:
 
     def step(layer: Layer) -> StepResult:
         for upstream in target.graph.upstreams(layer):
-            if deployment(c, target, upstream, known).deployed is False:
+            if publishes_outputs(c, target, upstream, known).deployed is False:
                 say(
                     f"{layer.name}: cannot preview {target.environment} yet: upstream layer "
-                    f"{upstream.name} has never been deployed there; deploy it first: "
+                    f"{upstream.name} has no outputs there (never deployed, or its last update "
+                    f"failed before exporting); deploy it first: "
                     f"{target.invoke_hint('deploy', upstream)}"
                 )
                 return StepResult(BLOCKED, f"deploy {upstream.name} first")
