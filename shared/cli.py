@@ -302,8 +302,8 @@ def explain_argv(
         earlier = given_values.get(argument.name)
         if earlier is not None:
             return (
-                f"{context.name}: {earlier[0]} is given twice ({earlier[1]!r}, then {value!r}); "
-                f"it takes one value: run the task once for each"
+                f"{context.name}: {_flag(argument)} is given twice ({earlier[1]!r}, then "
+                f"{value!r}); it takes one value: run the task once for each"
             )
         given_values[argument.name] = (flag, value)
         return None

@@ -105,17 +105,23 @@ def validate_environment_name(name: str) -> str:
     return name
 
 
+def closest_hint(name: str, known: list[str], what: str) -> str:
+    """ "; did you mean X?", or, for several known names in one value (``dev,staging``),
+    that a run takes one; "" when nothing is close."""
+    parts = [part for part in re.split(r"[,\s]+", str(name)) if part]
+    if len(parts) > 1 and all(part in known for part in parts):
+        return f"; one {what} per run: run the task once for each"
+    close = difflib.get_close_matches(str(name).strip().lower(), known, n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 def unknown_environment(
     name: str, known: list[str], what: str = "environment"
 ) -> StackEnvironmentError:
     """The error for a name that is not one of ``known``, with the closest as a hint."""
-    close = difflib.get_close_matches(str(name).lower(), known, n=1)
-    hint = f"; did you mean {close[0]}?" if close else ""
-    if any(separator in str(name) for separator in ", "):
-        hint = f"; one {what} per run: run the task once for each"
     return StackEnvironmentError(
         f"unknown {what} {name!r}; environments with stack files: "
-        f"{', '.join(known) or 'none'}{hint}"
+        f"{', '.join(known) or 'none'}{closest_hint(name, known, what)}"
     )
 
 
@@ -201,14 +207,41 @@ def shorten(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
+def _scalar_texts(path: Path) -> dict[str, str]:
+    """The stack file's top-level ``config:`` scalars as written (``True``, ``0x800``, ``010``):
+    the Pulumi CLI hands a program a scalar setting's source text, not what a YAML reader
+    would make of it (pulumi's ``config.Value`` unmarshals it into a string first)."""
+    import yaml
+
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    if not isinstance(root, yaml.MappingNode):
+        return {}
+    for key_node, value_node in root.value:
+        if key_node.value == "config" and isinstance(value_node, yaml.MappingNode):
+            return {
+                key.value: value.value
+                for key, value in value_node.value
+                if isinstance(value, yaml.ScalarNode)
+            }
+    return {}
+
+
 def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
     """Every config value the program gets for ``environment``: ``Pulumi.yaml``'s ``config:``
-    overlaid with the stack file's, keys fully namespaced, values as the CLI passes them."""
+    overlaid with the stack file's, keys fully namespaced, values as the CLI passes them: a
+    scalar as written in the stack file, a list or mapping as JSON."""
     path = stack_file(layer, environment)
     raw = read_stack_document(layer, environment).get("config") or {}
+    texts = _scalar_texts(path) if raw else {}
     config: dict[str, str] = {}
+    project_file = layer.shown(layer.directory / "Pulumi.yaml")
     for key, value in layer.project_config.items():
         present, plain = _project_value(value)
+        if present and plain is None:
+            raise SettingsError(
+                f"{project_file}: {full_key(layer, str(key))} has no value (empty, or null); "
+                "give it one, or remove the key"
+            )
         if present:
             config[full_key(layer, str(key))] = config_value(plain)
     for key, value in raw.items():
@@ -222,5 +255,7 @@ def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
                 f"{layer.shown(path)}: {key} is a secret; this repository reads stack settings "
                 "offline and cannot decrypt it. Keep secrets out of the settings it validates."
             )
-        config[full_key(layer, str(key))] = config_value(value)
+        as_written = texts.get(str(key))
+        scalar = not isinstance(value, list | dict) and as_written is not None
+        config[full_key(layer, str(key))] = as_written if scalar else config_value(value)
     return config

@@ -57,9 +57,12 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as error:
         mark = error.problem_mark
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else "unknown place"
-        raise LayerError(
-            f"{shown_path(path)}: not valid YAML at {where}: {error.problem}"
-        ) from None
+        # A constructor error is YAML that parses but is refused here (a repeated key, a
+        # yes/no readers disagree on); anything else is a syntax error.
+        what = (
+            "refused" if isinstance(error, yaml.constructor.ConstructorError) else "not valid YAML"
+        )
+        raise LayerError(f"{shown_path(path)}: {what} at {where}: {error.problem}") from None
     except yaml.YAMLError as error:
         raise LayerError(f"{shown_path(path)}: not valid YAML: {error}") from None
     except OSError as error:
@@ -108,8 +111,9 @@ def _strict_loader() -> Any:
                     raise yaml.constructor.ConstructorError(
                         None,
                         None,
-                        f"{text} is a boolean to YAML 1.1 readers (as here) but text to YAML "
-                        f'1.2 ones; write true or false, or quote it ("{text}")',
+                        f"{text} is a boolean to YAML 1.1 readers (PyYAML, here) but the text "
+                        f"{text!r} to YAML 1.2 ones (the Pulumi CLI's); write true or false for "
+                        f'a boolean, or "{text}" in quotes for text',
                         node.start_mark,
                     )
                 return text.lower() == "true"
@@ -407,10 +411,15 @@ class LayerGraph:
             if layer.name == name:
                 return layer
         import difflib
+        import re
 
         known = ", ".join(self.names) or "none"
-        close = difflib.get_close_matches(str(name).lower(), self.names, n=1)
-        hint = f"; did you mean {close[0]}?" if close else ""
+        parts = [part for part in re.split(r"[,\s]+", str(name)) if part]
+        if len(parts) > 1 and all(part in self.names for part in parts):
+            hint = "; one layer per run (leave --layer out for every layer, in order)"
+        else:
+            close = difflib.get_close_matches(str(name).strip().lower(), self.names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
         raise LayerError(f"unknown layer {name!r}; known layers: {known}{hint}")
 
     def by_project(self, project: str) -> Layer | None:

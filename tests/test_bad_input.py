@@ -27,6 +27,7 @@ import tasks
 from shared import cli
 from shared.environments import full_key, read_stack_config, read_stack_document
 from shared.errors import EXIT_BROKEN_PIPE, PipelineError, SettingsError
+from shared.harness import render_stack
 from shared.layers import REPO_ROOT, load_graph
 from shared.testing import copy_projects, copy_repository, unused_environment_name
 from shared.text import echo_format, shorten_long_values, use_colour
@@ -142,29 +143,23 @@ def test_a_stack_file_that_is_not_stack_settings_is_refused_naming_the_file(
     assert str(refused.value).startswith(f"projects/iam/Pulumi.dev.yaml: {message}")
 
 
+YAML_1_1_BOOLEAN = (
+    "{0} is a boolean to YAML 1.1 readers (PyYAML, here) but the text '{0}' to YAML 1.2 ones "
+    '(the Pulumi CLI\'s); write true or false for a boolean, or "{0}" in quotes for text'
+)
+NO_VALUE = (
+    "pipeline:tracing has no value (empty, or null); give it one, or remove the key to use the "
+    "default"
+)
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
-        (
-            "yes",
-            "yes is a boolean to YAML 1.1 readers (as here) but text to YAML 1.2 ones; write "
-            'true or false, or quote it ("yes")',
-        ),
-        (
-            "Off",
-            "Off is a boolean to YAML 1.1 readers (as here) but text to YAML 1.2 ones; write "
-            'true or false, or quote it ("Off")',
-        ),
-        (
-            "",
-            "pipeline:tracing has no value (empty, or null); give it one, or remove the key to "
-            "use the default",
-        ),
-        (
-            "~",
-            "pipeline:tracing has no value (empty, or null); give it one, or remove the key to "
-            "use the default",
-        ),
+        ("yes", YAML_1_1_BOOLEAN.format("yes")),
+        ("Off", YAML_1_1_BOOLEAN.format("Off")),
+        ("", NO_VALUE),
+        ("~", NO_VALUE),
     ],
     ids=["yes", "Off", "empty", "tilde-null"],
 )
@@ -183,8 +178,56 @@ def test_a_value_readers_could_disagree_on_is_refused_naming_file_and_key(
         read_stack_config(iam, "dev")
     assert "projects/iam/Pulumi.dev.yaml: " in str(refused.value)
     assert str(refused.value).endswith(message)
-    path.write_text(re.sub(r"pipeline:tracing: \S+", "pipeline:tracing: True", text))
-    assert read_stack_config(iam, "dev")["pipeline:tracing"] == "true"
+
+
+@pytest.mark.parametrize("written", ["  aws:region:\n", "  aws:region: null\n"])
+def test_a_project_setting_with_no_value_names_pulumi_yaml(tmp_path: Path, written: str) -> None:
+    """Not read as the text 'None' (then blamed on the region)."""
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    project_file = graph.projects_dir / "storage" / "Pulumi.yaml"
+    text = project_file.read_text()
+    assert "  aws:region: us-east-1\n" in text
+    project_file.write_text(text.replace("  aws:region: us-east-1\n", written))
+    storage = load_graph(graph.projects_dir).get("storage")
+    with pytest.raises(SettingsError) as refused:
+        read_stack_config(storage, "dev")
+    assert str(refused.value).endswith(
+        "projects/storage/Pulumi.yaml: aws:region has no value (empty, or null); give it one, or "
+        "remove the key"
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "written"),
+    [
+        ("pipeline:tracing", "True"),
+        ("pipeline:tracing", "FALSE"),
+        ("rawdata-compute:memorySize", "0x800"),
+        ("rawdata-compute:memorySize", "0o1000"),
+        ("rawdata-compute:memorySize", "+512"),
+        ("rawdata-compute:memorySize", "1_024"),
+        ("rawdata-compute:memorySize", "512.0"),
+    ],
+)
+def test_a_scalar_setting_reaches_the_program_as_written_as_the_cli_passes_it(
+    tmp_path: Path, key: str, written: str
+) -> None:
+    """pulumi hands a program a scalar's source text (its config.Value unmarshals it into a
+    string first), not what a YAML reader makes of it: `True` stays "True", `0x800` "0x800".
+    So the settings model refuses in render and check what it will refuse at deploy."""
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    compute = graph.get("compute")
+    path = compute.directory / "Pulumi.dev.yaml"
+    bare = key.split(":", 1)[1] if key.startswith("rawdata-compute:") else key
+    text = path.read_text()
+    line = re.compile(rf"^(  (?:{re.escape(key)}|{re.escape(bare)}):) .*$", re.MULTILINE)
+    assert line.search(text), key
+    path.write_text(line.sub(lambda match: f"{match[1]} {written}", text))
+    assert read_stack_config(compute, "dev")[key] == written
+    with pytest.raises(
+        SettingsError, match=rf"{re.escape(key)} = '?{re.escape(written)}'? is not allowed"
+    ):
+        render_stack("compute", "dev", config=read_stack_config(compute, "dev"))
 
 
 def test_an_empty_stack_file_is_a_stack_with_no_settings_of_its_own(tmp_path: Path) -> None:
@@ -381,6 +424,8 @@ FLAG_MISTAKES = {
     "then 'prod'); it takes one value: run the task once for each",
     ("destroy", "--env=staging", "--yes", "-e", "prod"): "error: destroy: --env is given twice "
     "('staging', then 'prod'); it takes one value: run the task once for each",
+    ("render", "-l", "storage", "--layer=iam"): "error: render: --layer is given twice "
+    "('storage', then 'iam'); it takes one value: run the task once for each",
 }
 
 

@@ -583,6 +583,21 @@ def test_several_environments_in_one_value_are_told_to_run_once_for_each(given: 
     )
 
 
+def test_a_stray_space_gets_the_closest_environment_not_the_one_per_run_advice() -> None:
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.render(MockContext(), env="dev ")
+    assert stopped.value.message.endswith("; did you mean dev?")
+
+
+def test_several_layers_in_one_value_are_told_one_layer_per_run() -> None:
+    with pytest.raises(Exit) as stopped:
+        consistency_tasks.render(MockContext(), env="dev", layer="storage,iam")
+    assert stopped.value.code == 2
+    assert stopped.value.message.endswith(
+        "; one layer per run (leave --layer out for every layer, in order)"
+    )
+
+
 # --------------------------------------------------------------------------- account guard
 def allow_accounts(graph: LayerGraph, layer: str, environment: str, accounts: str) -> None:
     path = file_of(graph, layer, f"Pulumi.{environment}.yaml")

@@ -215,7 +215,7 @@ def test_a_pulumi_project_without_a_manifest_is_an_error_not_skipped(tmp_path: P
         ),
         (
             'summary: x\nowners: ["@o/t"]\nsummary: y\n',
-            "not valid YAML at line 3, column 1: the key 'summary' appears twice",
+            "refused at line 3, column 1: the key 'summary' appears twice",
         ),
     ],
 )
