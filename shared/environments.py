@@ -207,7 +207,7 @@ def shorten(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _scalar_texts(path: Path) -> dict[str, str]:
+def scalar_texts(path: Path) -> dict[str, str]:
     """The stack file's top-level ``config:`` scalars as written (``True``, ``0x800``, ``010``):
     the Pulumi CLI hands a program a scalar setting's source text, not what a YAML reader
     would make of it (pulumi's ``config.Value`` unmarshals it into a string first)."""
@@ -232,7 +232,7 @@ def read_stack_config(layer: Layer, environment: str) -> dict[str, str]:
     scalar as written in the stack file, a list or mapping as JSON."""
     path = stack_file(layer, environment)
     raw = read_stack_document(layer, environment).get("config") or {}
-    texts = _scalar_texts(path) if raw else {}
+    texts = scalar_texts(path) if raw else {}
     config: dict[str, str] = {}
     project_file = layer.shown(layer.directory / "Pulumi.yaml")
     for key, value in layer.project_config.items():

@@ -44,7 +44,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from shared.environments import SECRETS_PROVIDER_KEYS, read_stack_document, stack_file
+from shared.environments import (
+    SECRETS_PROVIDER_KEYS,
+    config_value,
+    read_stack_document,
+    scalar_texts,
+    stack_file,
+)
 from shared.layers import REPO_ROOT, Layer
 from shared.local import EmulatorError, EmulatorFailed
 from shared.local.lock import FolderBusy, folder_lock
@@ -545,7 +551,15 @@ class LocalEmulator:
 
         committed_path = stack_file(layer, environment)
         committed = read_stack_document(layer, environment)
-        config = dict(committed.get("config") or {})
+        # A scalar the CLI would pass otherwise than its YAML value reads (True, 0x800) is
+        # copied as its text, so the local stack gets what the real one would.
+        texts = scalar_texts(committed_path)
+        config = {
+            key: texts[str(key)]
+            if str(key) in texts and config_value(value) != texts[str(key)]
+            else value
+            for key, value in (committed.get("config") or {}).items()
+        }
         for key, value in config.items():
             if isinstance(value, dict) and "secure" in value:
                 raise EmulatorError(

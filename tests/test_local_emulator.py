@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import socket
 from collections.abc import Iterator
 from pathlib import Path
@@ -162,6 +163,24 @@ def test_local_stack_file_adds_emulator_settings_and_leaves_the_committed_file_a
     assert {key: config[key] for key in committed} == committed
     assert config["aws:endpoints"] == [dict.fromkeys(EMULATED_SERVICES, "http://127.0.0.1:4599")]
     assert generated_path == emulator.projects_dir / layer.name / "Pulumi.staging.yaml"
+
+
+def test_a_scalar_the_cli_would_pass_as_written_is_copied_as_written(
+    emulator: LocalEmulator, tmp_path: Path
+) -> None:
+    """`True` reaches a real deploy as the text "True" (refused); the local copy must not
+    turn it into `true` (accepted), nor 0x800 into 2048."""
+    from shared.testing import copy_projects
+
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    compute = graph.get("compute")
+    path = compute.directory / "Pulumi.dev.yaml"
+    path.write_text(path.read_text().replace("pipeline:tracing: false", "pipeline:tracing: True"))
+    path.write_text(re.sub(r"(memorySize:) \d+", r"\1 0x200", path.read_text()))
+    generated = emulator.write_stack_config(compute, "dev", "http://127.0.0.1:1")
+    config = yaml.safe_load(generated.read_text())["config"]
+    assert config["pipeline:tracing"] == "True"
+    assert config["rawdata-compute:memorySize"] == "0x200"
 
 
 def test_regenerating_keeps_the_salt_pulumi_added_to_the_local_copy(
