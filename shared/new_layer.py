@@ -25,7 +25,12 @@ from string import Template
 
 import yaml
 
-from shared.consistency.new_env import scratch_copy, unscratched
+from shared.consistency.new_env import (
+    check_scratch_copy,
+    scratch_copy,
+    unscratched,
+    why_refused,
+)
 from shared.environments import config_value, environments, read_stack_document
 from shared.errors import EXIT_FAILURE, LayerError, PipelineError
 from shared.layers import (
@@ -253,7 +258,6 @@ def new_layer(
     codeowners: Path = CODEOWNERS,
 ) -> NewLayer:
     """Create ``projects/<name>/`` if, with it, ``invoke check`` passes; add its owner line."""
-    from shared.consistency.check import run_check
     from shared.consistency.snapshots import snapshot_path, snapshot_text
     from shared.layers import load_graph
 
@@ -278,25 +282,17 @@ def new_layer(
         for relative, text in files.items():
             (folder / relative).parent.mkdir(parents=True, exist_ok=True)
             (folder / relative).write_text(text, encoding="utf-8")
-        try:
-            trial = load_graph(scratch.projects_dir)
-            report = run_check(trial)
-        except PipelineError as error:  # named as in the repository, not in the scratch copy
-            refused = NewLayerRefused(
-                f"layer {name!r} was not created (nothing was written): "
-                + unscratched(str(error), scratch, graph)
-            )
-            refused.exit_code = error.exit_code
-            raise refused from None
+        trial = load_graph(scratch.projects_dir)
+        report = check_scratch_copy(trial, scratch, graph, f"layer {name!r}", NewLayerRefused)
         if not report.ok:
             problems = "; ".join(
                 unscratched(str(finding), scratch, graph) for finding in report.findings[:3]
             )
             more = len(report.findings) - 3
             raise NewLayerRefused(
-                f"layer {name!r} was not created: `invoke check` fails with it (tried on a "
-                f"scratch copy; nothing was written): {problems}"
-                + (f"; and {more} more" if more > 0 else "")
+                why_refused(
+                    f"layer {name!r}", graph, problems + (f"; and {more} more" if more > 0 else "")
+                )
             )
         layer = trial.get(name)
         for environment in report.environments:

@@ -16,7 +16,7 @@ import yaml
 
 from shared.errors import LayerError
 from shared.layers import load_graph
-from shared.new_layer import new_layer
+from shared.new_layer import NewLayerRefused, new_layer
 from shared.testing import copy_projects, copy_repository
 
 
@@ -187,3 +187,24 @@ def test_a_codeowners_file_that_is_not_utf8_is_named_and_nothing_is_written(
     )
     assert sorted(path.name for path in graph.projects_dir.iterdir()) == before
     assert codeowners.read_bytes() == b"/projects/storage/  @acme/caf\xe9\n"
+
+
+def test_a_check_that_already_fails_without_the_new_layer_is_blamed_on_the_repository(
+    tmp_path: Path,
+) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev", "prod"])
+    path = graph.get("storage").directory / "Pulumi.prod.yaml"
+    path.write_text(path.read_text().replace("config:\n", "config:\n  aws:region: eu-west-1\n", 1))
+    codeowners = tmp_path / "CODEOWNERS"
+    codeowners.write_text("/projects/storage/  @acme/storage\n")
+    before = sorted(path.name for path in graph.projects_dir.iterdir())
+    with pytest.raises(NewLayerRefused) as refused:
+        new_layer(graph, "audit", ["storage"], codeowners=codeowners)
+    message = str(refused.value)
+    assert message.startswith(
+        "layer 'audit' was not created (nothing was written): `invoke check` already fails "
+        "without it, so whether it would pass cannot be told; fix the repository first: "
+    )
+    assert "aws:region" in message and "prod" in message
+    assert sorted(path.name for path in graph.projects_dir.iterdir()) == before
+    assert codeowners.read_text() == "/projects/storage/  @acme/storage\n"

@@ -457,39 +457,18 @@ def new_environment(
         for target, (_, text) in planned.items():
             _moved(target, graph, scratch).write_text(text)
         _moved(order_file, graph, scratch).write_text(order_text)
-        try:
-            report = run_check(scratch)
-        except PipelineError as error:  # named as in the repository, not in the scratch copy
-            refused = StackEnvironmentError(
-                f"environment {name!r} was not created (nothing was written): "
-                + unscratched(str(error), scratch, graph)
-            )
-            refused.exit_code = error.exit_code
-            raise refused from None
+        report = check_scratch_copy(scratch, scratch, graph, f"environment {name!r}")
         if not report.ok:
             findings = [
                 dataclasses.replace(finding, message=unscratched(finding.message, scratch, graph))
                 for finding in report.findings
             ]
             more = len(findings) - 1
-            already = _failing_without(graph)
-            if already:
-                blame = (
-                    f"environment {name!r} was not created (nothing was written): `invoke "
-                    "check` already fails without it, so whether it would pass cannot be told; "
-                    f"fix the repository first: {already[0]}"
-                    + (
-                        f"; and {plural(len(already) - 1, 'more violation')}"
-                        if len(already) > 1
-                        else ""
-                    )
-                )
-            else:
-                blame = (
-                    f"environment {name!r} was not created: `invoke check` fails with it "
-                    f"(tried on a scratch copy; nothing was written): {findings[0]}"
-                    + (f"; and {plural(more, 'more violation')}" if more else "")
-                )
+            blame = why_refused(
+                f"environment {name!r}",
+                graph,
+                f"{findings[0]}" + (f"; and {plural(more, 'more violation')}" if more else ""),
+            )
             raise NewEnvironmentRefused(
                 blame,
                 RefusedCheckReport(
@@ -512,14 +491,44 @@ def new_environment(
     return result
 
 
-def _failing_without(graph: LayerGraph) -> list[Any]:
-    """The findings of ``invoke check`` on the repository as it is, before the new
-    environment: asked only once the scratch copy failed, to say whose fault that is."""
+def check_scratch_copy(
+    trial: LayerGraph,
+    scratch: LayerGraph,
+    graph: LayerGraph,
+    what: str,
+    refusal: type[PipelineError] = StackEnvironmentError,
+) -> CheckReport:
+    """``invoke check`` on the scratch copy holding the new ``what`` (e.g. "layer 'audit'");
+    an error that stops the check is refused naming the repository's files, not the copy's."""
     try:
-        report = run_check(graph)
+        return run_check(trial)
     except PipelineError as error:
-        return [error]
-    return list(report.findings)
+        refused = refusal(
+            f"{what} was not created (nothing was written): "
+            + unscratched(str(error), scratch, graph)
+        )
+        refused.exit_code = error.exit_code
+        raise refused from None
+
+
+def why_refused(what: str, graph: LayerGraph, violations: str) -> str:
+    """The refusal of a new ``what`` whose scratch check failed with ``violations``: blamed on
+    it, unless the repository's own check already fails without it (asked only now)."""
+    try:
+        already: list[Any] = list(run_check(graph).findings)
+    except PipelineError as error:
+        already = [error]
+    if already:
+        more = len(already) - 1
+        return (
+            f"{what} was not created (nothing was written): `invoke check` already fails "
+            f"without it, so whether it would pass cannot be told; fix the repository first: "
+            f"{already[0]}" + (f"; and {plural(more, 'more violation')}" if more else "")
+        )
+    return (
+        f"{what} was not created: `invoke check` fails with it (tried on a scratch copy; "
+        f"nothing was written): {violations}"
+    )
 
 
 def _move_into_place(
