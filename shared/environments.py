@@ -146,7 +146,7 @@ def config_value(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, list | dict):
-        return json.dumps(value)
+        return json.dumps(value, default=str)  # a date inside a list stays its text
     return str(value)
 
 
@@ -218,6 +218,7 @@ def scalar_texts(path: Path) -> dict[str, str]:
         return {}
     for key_node, value_node in root.value:
         if key_node.value == "config" and isinstance(value_node, yaml.MappingNode):
+            yaml.SafeLoader("").flatten_mapping(value_node)  # `<<:` merged keys, as loaded
             return {
                 key.value: value.value
                 for key, value in value_node.value

@@ -65,6 +65,11 @@ def load_yaml(path: Path) -> Any:
         raise LayerError(f"{shown_path(path)}: {what} at {where}: {error.problem}") from None
     except yaml.YAMLError as error:
         raise LayerError(f"{shown_path(path)}: not valid YAML: {error}") from None
+    except (ValueError, TypeError, AttributeError) as error:  # a tag PyYAML cannot apply
+        raise LayerError(
+            f"{shown_path(path)}: refused: a value its tag cannot make ({error}); remove the "
+            "tag (e.g. !!int) or fix the value"
+        ) from None
     except OSError as error:
         raise LayerError(f"{shown_path(path)}: cannot be read: {error.strerror}") from None
     except UnicodeDecodeError as error:
@@ -80,6 +85,7 @@ _STRICT_LOADER: Any = None
 # value that readers of the two versions (this repository, the Pulumi CLI) could read
 # differently is refused.
 YAML_BOOLEANS = ("true", "false")
+YAML_1_1_ONLY_BOOLEANS = ("yes", "no", "on", "off", "y", "n")
 
 
 def _strict_loader() -> Any:
@@ -97,8 +103,12 @@ def _strict_loader() -> Any:
             def construct_mapping(self, node: Any, deep: bool = False) -> Any:
                 seen = set()
                 for key_node, _ in node.value:
+                    if key_node.tag == "tag:yaml.org,2002:merge":
+                        continue  # `<<:` merged keys may be overridden; PyYAML merges them
                     key = self.construct_object(key_node, deep=True)
-                    if isinstance(key, str | int | float | bool) and key in seen:
+                    if not isinstance(key, str | int | float | bool):
+                        continue  # unhashable keys: PyYAML's own error names them
+                    if key in seen:
                         raise yaml.constructor.ConstructorError(
                             None, None, f"the key {key!r} appears twice", key_node.start_mark
                         )
@@ -107,16 +117,20 @@ def _strict_loader() -> Any:
 
             def construct_yaml_bool(self, node: Any) -> bool:
                 text = self.construct_scalar(node)
-                if text.lower() not in YAML_BOOLEANS:
+                if text.lower() in YAML_BOOLEANS:
+                    return text.lower() == "true"
+                if text.lower() not in YAML_1_1_ONLY_BOOLEANS:  # e.g. `!!bool maybe`
                     raise yaml.constructor.ConstructorError(
-                        None,
-                        None,
-                        f"{text} is a boolean to YAML 1.1 readers (PyYAML, here) but the text "
-                        f"{text!r} to YAML 1.2 ones (the Pulumi CLI's); write true or false for "
-                        f'a boolean, or "{text}" in quotes for text',
-                        node.start_mark,
+                        None, None, f"{text!r} is not a boolean", node.start_mark
                     )
-                return text.lower() == "true"
+                raise yaml.constructor.ConstructorError(
+                    None,
+                    None,
+                    f"{text} is a boolean to YAML 1.1 readers (PyYAML, here) but the text "
+                    f"{text!r} to YAML 1.2 ones (e.g. the Pulumi CLI's); write true or false "
+                    f'for a boolean, or "{text}" in quotes for text',
+                    node.start_mark,
+                )
 
         StrictLoader.add_constructor("tag:yaml.org,2002:bool", StrictLoader.construct_yaml_bool)
         _STRICT_LOADER = StrictLoader

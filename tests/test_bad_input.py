@@ -145,7 +145,7 @@ def test_a_stack_file_that_is_not_stack_settings_is_refused_naming_the_file(
 
 YAML_1_1_BOOLEAN = (
     "{0} is a boolean to YAML 1.1 readers (PyYAML, here) but the text '{0}' to YAML 1.2 ones "
-    '(the Pulumi CLI\'s); write true or false for a boolean, or "{0}" in quotes for text'
+    '(e.g. the Pulumi CLI\'s); write true or false for a boolean, or "{0}" in quotes for text'
 )
 NO_VALUE = (
     "pipeline:tracing has no value (empty, or null); give it one, or remove the key to use the "
@@ -178,6 +178,46 @@ def test_a_value_readers_could_disagree_on_is_refused_naming_file_and_key(
         read_stack_config(iam, "dev")
     assert "projects/iam/Pulumi.dev.yaml: " in str(refused.value)
     assert str(refused.value).endswith(message)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            "config:\n  rawdata-compute:memorySize: !!int abc\n",
+            "refused: a value its tag cannot make",
+        ),
+        ("config:\n  [a]: b\n", "found unhashable key"),
+        (
+            "config:\n  pipeline:tracing: !!bool maybe\n",
+            "refused at line 2, column 21: 'maybe' is not a boolean",
+        ),
+    ],
+    ids=["bad-tag", "unhashable-key", "not-a-boolean"],
+)
+def test_odd_yaml_is_one_line_naming_the_file(tmp_path: Path, text: str, message: str) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    compute = graph.get("compute")
+    (compute.directory / "Pulumi.dev.yaml").write_text(text)
+    with pytest.raises(PipelineError) as refused:
+        read_stack_config(compute, "dev")
+    assert "projects/compute/Pulumi.dev.yaml: " in str(refused.value)
+    assert message in str(refused.value)
+
+
+def test_merge_keys_and_dates_in_lists_read_as_the_cli_reads_them(tmp_path: Path) -> None:
+    graph = copy_projects(tmp_path / "projects", ["dev"])
+    compute = graph.get("compute")
+    (compute.directory / "Pulumi.dev.yaml").write_text(
+        "config:\n"
+        "  <<: {pipeline:tracing: True, rawdata-compute:memorySize: 512}\n"
+        "  rawdata-compute:memorySize: 1024\n"
+        "  rawdata-compute:note: [2024-01-01]\n"
+    )
+    config = read_stack_config(compute, "dev")
+    assert config["pipeline:tracing"] == "True"  # merged, and still as written
+    assert config["rawdata-compute:memorySize"] == "1024"  # the explicit key wins
+    assert config["rawdata-compute:note"] == '["2024-01-01"]'
 
 
 @pytest.mark.parametrize("written", ["  aws:region:\n", "  aws:region: null\n"])

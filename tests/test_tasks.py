@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 from invoke import Exit, MockContext, Result
 
 import shared.layers
@@ -390,6 +391,35 @@ def test_preview_says_in_one_line_which_layer_to_deploy_first(
         assert re.search(rf"{layer.name}\s+blocked\s+\S+\s+deploy storage first", out)
 
 
+def test_preview_judges_an_upstream_without_exports_by_its_resources(
+    projects_copy: LayerGraph, rendered: Rendered
+) -> None:
+    """A layer that declares no exports never has outputs: blocking on that would block for
+    ever. Its state says whether it is deployed."""
+    manifest = projects_copy.projects_dir / "storage" / "layer.yaml"
+    document = yaml.safe_load(manifest.read_text())
+    document["exports"] = {}
+    manifest.write_text(yaml.safe_dump(document, sort_keys=False))
+    readers = {layer.name for layer in GRAPH.downstreams(GRAPH.get("storage"))}
+    c = MockContext(
+        run={
+            re.compile(r"pulumi stack output .*/storage$"): ok("{}"),
+            re.compile(r"pulumi stack export .*/storage$"): exported_state(
+                rendered["dev"]["storage"]
+            ),
+            re.compile(r"pulumi stack output .*"): ok('{"x": 1}'),
+            re.compile(r"pulumi (stack select|preview) .*"): ok(),
+        }
+    )
+    tasks.preview(c, env="dev")
+    previewed = {
+        Path(command.split(" --cwd ")[1].split()[0]).name
+        for command in commands(c)
+        if command.startswith("pulumi preview")
+    }
+    assert readers <= previewed
+
+
 def test_preview_names_the_earliest_undeployed_upstream(outputs: Outputs) -> None:
     c = MockContext(run={**deployed(outputs, GRAPH.get("storage")), outputs_of("iam"): NO_STACK})
     tasks.preview(c, env="dev", layer="compute")
@@ -665,7 +695,9 @@ NEVER_UPDATED = ok('{"version": 3, "deployment": null}')
 
 
 @pytest.mark.parametrize(
-    "state", [NEVER_UPDATED, exported_state()], ids=["never-updated", "destroyed"]
+    "state",
+    [NEVER_UPDATED, ok('{"version": 3}'), exported_state()],
+    ids=["never-updated", "empty-deployment-left-out", "destroyed"],
 )
 def test_a_dependant_with_no_outputs_and_no_resources_is_gone(state: Result) -> None:
     readers = GRAPH.downstreams(GRAPH.get("storage"))
@@ -712,7 +744,7 @@ def test_a_dependant_with_resources_but_no_outputs_still_counts_as_deployed(
             "`pulumi stack export` failed: error: [500] Internal Server Error",
         ),
         ([ok("{}"), ok("<html>")], "`pulumi stack export` printed no JSON"),
-        ([ok("{}"), ok('{"version": 3}')], "`pulumi stack export` printed no deployment object"),
+        ([ok("{}"), ok('{"stack": "dev"}')], "`pulumi stack export` printed no deployment object"),
     ],
     ids=[
         "expired-login",

@@ -82,10 +82,10 @@ def _deployment_from_state(result: Result) -> Deployment:
         exported = json.loads(result.stdout or "")
     except ValueError:
         return Deployment(None, f"`pulumi stack export` printed no JSON: {text.strip()[:200]!r}")
-    if not isinstance(exported, dict) or "deployment" not in exported:
+    if not isinstance(exported, dict) or "version" not in exported:
         return Deployment(None, "`pulumi stack export` printed no deployment object")
-    deployment_state = exported["deployment"]
-    if deployment_state is None:  # a stack never updated: the file/s3 backends print null
+    deployment_state = exported.get("deployment")
+    if deployment_state is None:  # never updated: null (file/s3 backends), or left out (empty)
         return Deployment(False)
     if not isinstance(deployment_state, dict):
         return Deployment(None, "`pulumi stack export` printed no deployment object")

@@ -169,7 +169,10 @@ def preview(c: Context, target: Target, run: Run) -> list[Outcome]:
 
     def step(layer: Layer) -> StepResult:
         for upstream in target.graph.upstreams(layer):
-            if publishes_outputs(c, target, upstream, known).deployed is False:
+            # A downstream preview reads the upstream's exports; one that declares none is
+            # judged by the resources in its state.
+            judge = publishes_outputs if upstream.exports else deployment
+            if judge(c, target, upstream, known).deployed is False:
                 say(
                     f"{layer.name}: cannot preview {target.environment} yet: upstream layer "
                     f"{upstream.name} has no outputs there (never deployed, or its last update "
