@@ -21,6 +21,7 @@ from typing import Any
 
 from shared.errors import SettingsError, StackEnvironmentError
 from shared.layers import Layer, LayerGraph, load_graph, load_yaml, shown_path
+from shared.text import closest_hint, shorten
 
 PROMOTION_FILE = "environments.yaml"
 ENVIRONMENT_NAME_PATTERN = re.compile(r"^[a-z][a-z0-9]{1,15}$")
@@ -105,23 +106,14 @@ def validate_environment_name(name: str) -> str:
     return name
 
 
-def closest_hint(name: str, known: list[str], what: str) -> str:
-    """ "; did you mean X?", or, for several known names in one value (``dev,staging``),
-    that a run takes one; "" when nothing is close."""
-    parts = [part for part in re.split(r"[,\s]+", str(name)) if part]
-    if len(parts) > 1 and all(part in known for part in parts):
-        return f"; one {what} per run: run the task once for each"
-    close = difflib.get_close_matches(str(name).strip().lower(), known, n=1)
-    return f"; did you mean {close[0]}?" if close else ""
-
-
 def unknown_environment(
     name: str, known: list[str], what: str = "environment"
 ) -> StackEnvironmentError:
     """The error for a name that is not one of ``known``, with the closest as a hint."""
     return StackEnvironmentError(
         f"unknown {what} {name!r}; environments with stack files: "
-        f"{', '.join(known) or 'none'}{closest_hint(name, known, what)}"
+        f"{', '.join(known) or 'none'}"
+        + closest_hint(name, known, f"; one {what} per run: run the task once for each")
     )
 
 
@@ -202,18 +194,14 @@ def read_stack_document(layer: Layer, environment: str) -> dict[str, Any]:
     return document
 
 
-def shorten(value: Any, limit: int = 80) -> str:
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 3] + "..."
-
-
 def scalar_texts(path: Path) -> dict[str, str]:
     """The stack file's top-level ``config:`` scalars as written (``True``, ``0x800``, ``010``):
     the Pulumi CLI hands a program a scalar setting's source text, not what a YAML reader
     would make of it (pulumi's ``config.Value`` unmarshals it into a string first)."""
     import yaml
 
-    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=yaml.SafeLoader)
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the one load_yaml reads with
+    root = yaml.compose(path.read_text(encoding="utf-8"), Loader=loader)
     if not isinstance(root, yaml.MappingNode):
         return {}
     for key_node, value_node in root.value:

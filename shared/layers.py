@@ -424,16 +424,12 @@ class LayerGraph:
         for layer in self.layers:
             if layer.name == name:
                 return layer
-        import difflib
-        import re
+        from shared.text import closest_hint
 
         known = ", ".join(self.names) or "none"
-        parts = [part for part in re.split(r"[,\s]+", str(name)) if part]
-        if len(parts) > 1 and all(part in self.names for part in parts):
-            hint = "; one layer per run (leave --layer out for every layer, in order)"
-        else:
-            close = difflib.get_close_matches(str(name).strip().lower(), self.names, n=1)
-            hint = f"; did you mean {close[0]}?" if close else ""
+        hint = closest_hint(
+            name, self.names, "; one layer per run (leave --layer out for every layer, in order)"
+        )
         raise LayerError(f"unknown layer {name!r}; known layers: {known}{hint}")
 
     def by_project(self, project: str) -> Layer | None:

@@ -72,6 +72,24 @@ def shorten_long_values(message: str, keep: int = 40) -> str:
     return _QUOTED.sub(cut, message)
 
 
+def shorten(value: object, limit: int = 80) -> str:
+    """``repr(value)``, cut to ``limit`` characters with "..." when longer."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def closest_hint(name: str, known: Sequence[str], several: str) -> str:
+    """What to add to "unknown NAME": ``several`` when the value holds several known names
+    (``dev,staging``), else "; did you mean X?" for the closest known name, else ""."""
+    import difflib
+
+    parts = [part for part in re.split(r"[,\s]+", str(name)) if part]
+    if len(parts) > 1 and all(part in known for part in parts):
+        return several
+    close = difflib.get_close_matches(str(name).strip().lower(), list(known), n=1)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
 class Painter:
     def __init__(self, enabled: bool) -> None:
         self.enabled = enabled

@@ -560,15 +560,18 @@ def test_render_json_is_the_snapshot_format(capsys: pytest.CaptureFixture[str]) 
     assert plan == json.loads(snapshot_path(load_graph().get("compute"), "prod").read_text())
 
 
+def unknown_environment_message(given: str) -> str:
+    return f"error: unknown environment {given!r}; environments with stack files: " + ", ".join(
+        environments()
+    )
+
+
 def test_render_rejects_an_unknown_environment_listing_the_known_ones() -> None:
     unknown = unused_environment_name("uat")
     with pytest.raises(Exit) as stopped:
         consistency_tasks.render(MockContext(), env=unknown)
     assert stopped.value.code == 2
-    assert stopped.value.message == (
-        f"error: unknown environment {unknown!r}; environments with stack files: "
-        + ", ".join(environments())
-    )
+    assert stopped.value.message == unknown_environment_message(unknown)
 
 
 @pytest.mark.parametrize("given", ["dev,staging", "dev staging"])
@@ -577,9 +580,7 @@ def test_several_environments_in_one_value_are_told_to_run_once_for_each(given: 
         consistency_tasks.render(MockContext(), env=given)
     assert stopped.value.code == 2
     assert stopped.value.message == (
-        f"error: unknown environment {given!r}; environments with stack files: "
-        + ", ".join(environments())
-        + "; one environment per run: run the task once for each"
+        unknown_environment_message(given) + "; one environment per run: run the task once for each"
     )
 
 

@@ -652,6 +652,13 @@ def test_destroy_stops_at_protected_resources_and_says_they_stay(
     assert "storage: protected resources stay" in capsys.readouterr().out
 
 
+def orphaning_refusal(reader: Layer) -> str:
+    return (
+        f"error: cannot destroy storage in dev while {reader.name}, which depends on it, "
+        f"is deployed; destroy it first: invoke destroy --env dev --layer {reader.name}"
+    )
+
+
 def test_destroying_one_layer_is_refused_while_a_dependant_is_deployed(outputs: Outputs) -> None:
     storage = GRAPH.get("storage")
     readers = GRAPH.downstreams(storage)
@@ -660,10 +667,7 @@ def test_destroying_one_layer_is_refused_while_a_dependant_is_deployed(outputs: 
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="dev", layer="storage", yes=True)
     assert raised.value.code == 2
-    assert raised.value.message == (
-        f"error: cannot destroy storage in dev while {first_reader.name}, which depends on it, "
-        f"is deployed; destroy it first: invoke destroy --env dev --layer {first_reader.name}"
-    )
+    assert raised.value.message == orphaning_refusal(first_reader)
     assert commands(c) == [outputs_of(first_reader)]
 
 
@@ -723,10 +727,7 @@ def test_a_dependant_with_resources_but_no_outputs_still_counts_as_deployed(
     with pytest.raises(Exit) as raised:
         tasks.destroy(c, env="dev", layer="storage", yes=True)
     assert raised.value.code == 2
-    assert raised.value.message == (
-        f"error: cannot destroy storage in dev while {first_reader.name}, which depends on it, "
-        f"is deployed; destroy it first: invoke destroy --env dev --layer {first_reader.name}"
-    )
+    assert raised.value.message == orphaning_refusal(first_reader)
     assert commands(c) == [outputs_of(first_reader), state_of(first_reader)]
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from typing import Any
 
 from invoke import Context, Result
 
@@ -72,16 +73,24 @@ _BOOKKEEPING_TYPES = ("pulumi:pulumi:Stack",)
 _BOOKKEEPING_PREFIXES = ("pulumi:providers:",)
 
 
-def _deployment_from_state(result: Result) -> Deployment:
+def _read_json(result: Result, command: str, empty: str) -> tuple[Any, Deployment | None]:
+    """What ``pulumi <command>`` printed, parsed; or, instead, the Deployment it tells: no
+    such stack (not deployed), or a failure or non-JSON output (could not tell)."""
     text = result_text(result)
     if result.failed:
         if cli.says_no_such_stack(text):
-            return Deployment(False)
-        return Deployment(None, f"`pulumi stack export` failed: {cli.first_error_line(text)}")
+            return None, Deployment(False)
+        return None, Deployment(None, f"`pulumi {command}` failed: {cli.first_error_line(text)}")
     try:
-        exported = json.loads(result.stdout or "")
+        return json.loads(result.stdout or empty), None
     except ValueError:
-        return Deployment(None, f"`pulumi stack export` printed no JSON: {text.strip()[:200]!r}")
+        return None, Deployment(None, f"`pulumi {command}` printed no JSON: {text.strip()[:200]!r}")
+
+
+def _deployment_from_state(result: Result) -> Deployment:
+    exported, told = _read_json(result, "stack export", "")
+    if told is not None:
+        return told
     if not isinstance(exported, dict) or "version" not in exported:
         return Deployment(None, "`pulumi stack export` printed no deployment object")
     deployment_state = exported.get("deployment")
@@ -112,15 +121,9 @@ def _deployment_from_state(result: Result) -> Deployment:
 
 
 def _deployment(result: Result) -> Deployment:
-    text = result_text(result)
-    if result.failed:
-        if cli.says_no_such_stack(text):
-            return Deployment(False)
-        return Deployment(None, f"`pulumi stack output` failed: {cli.first_error_line(text)}")
-    try:
-        outputs = json.loads(result.stdout or "{}")
-    except ValueError:
-        return Deployment(None, f"`pulumi stack output` printed no JSON: {text.strip()[:200]!r}")
+    outputs, told = _read_json(result, "stack output", "{}")
+    if told is not None:
+        return told
     if not isinstance(outputs, dict):
         return Deployment(None, f"`pulumi stack output` printed {type(outputs).__name__} JSON")
     return Deployment(True) if outputs else Deployment(False, _NO_OUTPUTS)
